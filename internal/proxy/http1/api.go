@@ -1,0 +1,48 @@
+// Package http1 is the proxy's HTTP/1.1 fast path: a strict request/response parser and a
+// forwarding loop over pooled persistent upstream connections that allocates nothing per
+// request in steady state. It knows nothing of xDS or routing tables: the caller decides, per
+// request, where it goes.
+package http1
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Request is a parsed request head. Its byte slices point into the connection's buffer and
+// are valid only during the call to Server.Route.
+type Request struct {
+	req request
+}
+
+// Dialer opens a connection to one upstream endpoint, with TLS already established if any.
+type Dialer func(ctx context.Context) (net.Conn, error)
+
+// Decision is what Route answers for a request.
+type Decision struct {
+	// Pool is the endpoint to forward to. When nil, the proxy answers locally with Status.
+	Pool *Pool
+	// Status of the local answer when Pool is nil: 404 no route, 503 no healthy endpoint, ...
+	Status int
+	// Timeout bounds the whole exchange with the upstream; zero means none.
+	Timeout time.Duration
+}
+
+// Server serves HTTP/1.1 on connections handed to ServeConn. The zero value is not usable:
+// Route is required.
+type Server struct {
+	// Route picks the upstream for a request. It must not keep r.
+	Route func(r *Request) Decision
+	// Observe, if set, is called once per finished request with the status sent downstream
+	// (0 if the downstream went away) and the time from the end of the request head.
+	Observe func(status int, d time.Duration)
+	Logger  *slog.Logger
+	// ReadHeaderTimeout bounds reading a request head (default 10s); IdleTimeout bounds the wait
+	// for the next request on a kept-alive connection (default 60s).
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	// MaxHeaderBytes bounds a request or response head (default 32 KiB).
+	MaxHeaderBytes int
+}
