@@ -90,9 +90,12 @@ type VirtualHost struct {
 type Route struct {
 	Name  string
 	Match RouteMatch
-	// Clusters the request is split over by weight. At least one.
-	Clusters    []WeightedCluster
-	TotalWeight uint32
+	// Clusters the request is split over by weight. At least one, unless DirectStatus is set.
+	Clusters []WeightedCluster
+	// DirectStatus, when non-zero, answers the request locally with this status (e.g. 500 when
+	// every backend of an HTTPRoute rule has weight 0).
+	DirectStatus int
+	TotalWeight  uint32
 	// Timeout for the whole request; zero means none.
 	Timeout time.Duration
 }

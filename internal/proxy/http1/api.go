@@ -46,3 +46,24 @@ type Server struct {
 	// MaxHeaderBytes bounds a request or response head (default 32 KiB).
 	MaxHeaderBytes int
 }
+
+// Method returns the request method.
+func (r *Request) Method() []byte { return r.req.method }
+
+// Path returns the path of the request-target, without the query ("*" for "OPTIONS *", "/" for
+// an absolute-form target with an empty path).
+func (r *Request) Path() []byte { return r.req.path }
+
+// RawTarget returns the request-target as the client sent it.
+func (r *Request) RawTarget() []byte { return r.req.target }
+
+// Host returns the authority of the request: the Host field, or the authority of an
+// absolute-form target. It is empty when there is neither (HTTP/1.0).
+func (r *Request) Host() []byte { return r.req.host }
+
+// Header returns the first value of the header field called name, matched without regard to
+// case, and whether there is one.
+func (r *Request) Header(name string) ([]byte, bool) { return r.req.header(name) }
+
+// ProtoMinor returns the minor version of the request: 0 for HTTP/1.0, 1 for HTTP/1.1.
+func (r *Request) ProtoMinor() int { return int(r.req.minor) }

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/weftmesh/weft/internal/apiclient"
+	"github.com/weftmesh/weft/internal/proxy/agent"
+	"github.com/weftmesh/weft/internal/wire"
+)
+
+// options are the parsed command line.
+type options struct {
+	agent        agent.Config // without ClientConfig and BuildVersion
+	bootstrap    string
+	logLevel     slog.Level
+	printVersion bool
+}
+
+// parseFlags parses the command line (documented in docs/proxy.md). getenv reads $WEFT_CONFIG.
+func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*options, error) {
+	fs := flag.NewFlagSet("weft-proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: weft-proxy [flags]       run the proxy
+       weft-proxy version       print the build version
+
+Sidecar:  weft-proxy --service web --app 8080=127.0.0.1:9080 --upstream api.default:8080=15101
+Gateway:  weft-proxy --mode gateway --gateway ingress --namespace default
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+
+	o := &options{}
+	c := &o.agent
+	bootstrapDefault := getenv("WEFT_CONFIG")
+	if bootstrapDefault == "" {
+		bootstrapDefault = apiclient.DefaultConfigPath()
+	}
+	var inboundPort int
+	var logLevel string
+	fs.StringVar(&c.Mode, "mode", wire.ModeSidecar, "sidecar or gateway")
+	fs.StringVar(&o.bootstrap, "bootstrap", bootstrapDefault, "weftd's client config (client.yaml); default $WEFT_CONFIG, else ~/.weft/config.yaml")
+	fs.StringVar(&c.ID, "id", "", "workload ID, also the xDS node ID (default <service>-<random>.<namespace>)")
+	fs.StringVar(&c.Service, "service", "", "the service this workload serves (sidecar mode)")
+	fs.StringVar(&c.Namespace, "namespace", agent.DefaultNamespace, "the workload's (or gateway's) namespace")
+	fs.StringVar(&c.ServiceAccount, "service-account", "", "the workload's service account, its identity (default the service name, or the gateway name)")
+	fs.StringVar(&c.Version, "version", "", "the workload's version label (to print weft-proxy's own version: weft-proxy version)")
+	fs.Func("label", "extra workload label `k=v` (repeatable)", func(s string) error {
+		k, v, err := agent.ParseLabel(s)
+		if err != nil {
+			return err
+		}
+		if c.Labels == nil {
+			c.Labels = make(map[string]string)
+		}
+		if _, dup := c.Labels[k]; dup {
+			return fmt.Errorf("--label %q: label %s is given twice", s, k)
+		}
+		c.Labels[k] = v
+		return nil
+	})
+	fs.StringVar(&c.Address, "address", agent.DefaultAddress, "IP to bind the inbound (or gateway) listeners and to register")
+	fs.IntVar(&inboundPort, "inbound-port", agent.DefaultInboundPort, "port of the mutual-TLS inbound listener")
+	fs.Func("app", "service port served by the local application, `PORT=HOST:PORT` (repeatable)", func(s string) error {
+		a, err := agent.ParseAppPort(s)
+		if err != nil {
+			return err
+		}
+		c.Apps = append(c.Apps, a)
+		return nil
+	})
+	fs.Func("upstream", "open an outbound listener on 127.0.0.1:LOCALPORT for a service port, `SVC.NS:PORT=LOCALPORT` (repeatable)", func(s string) error {
+		u, err := agent.ParseUpstream(s)
+		if err != nil {
+			return err
+		}
+		c.Upstreams = append(c.Upstreams, u)
+		return nil
+	})
+	fs.StringVar(&c.Gateway, "gateway", "", "gateway mode: the Gateway resource to serve (in --namespace)")
+	fs.StringVar(&c.TrustDomain, "trust-domain", agent.DefaultTrustDomain, "the mesh's trust domain; used by gateways, which are not registered (sidecars get their SPIFFE ID from weftd)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", agent.DefaultAdminAddr, "admin server address (loopback only): /ready, /stats/prometheus, /config_dump, /drain")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", agent.DefaultDrainTimeout, "on SIGTERM: how long in-flight requests get")
+	fs.DurationVar(&c.DrainGrace, "drain-grace", agent.DefaultDrainGrace, "on SIGTERM: how long to keep serving after deregistering, before draining (0 means the default)")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	switch rest := fs.Args(); {
+	case len(rest) == 1 && rest[0] == "version":
+		return &options{printVersion: true}, nil
+	case len(rest) > 0:
+		return nil, fmt.Errorf("unexpected argument %q (flags start with --; the only command is \"version\")", rest[0])
+	}
+	if err := o.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
+	}
+	if inboundPort <= 0 || inboundPort > 65535 {
+		return nil, fmt.Errorf("--inbound-port %s is out of range 1-65535", strconv.Itoa(inboundPort))
+	}
+	c.InboundPort = int32(inboundPort)
+	if c.DrainTimeout < 0 || c.DrainGrace < 0 {
+		return nil, fmt.Errorf("--drain-timeout and --drain-grace must not be negative")
+	}
+	if strings.TrimSpace(o.bootstrap) == "" {
+		return nil, fmt.Errorf("--bootstrap is empty")
+	}
+	if c.ID == "" {
+		name := c.Service
+		if c.Mode == wire.ModeGateway {
+			name = c.Gateway
+		}
+		if name == "" {
+			return nil, fmt.Errorf("--service is required in sidecar mode, --gateway in gateway mode")
+		}
+		c.ID = agent.DefaultID(name, c.Namespace)
+	}
+	// Report flag mistakes as such, before the client config is read.
+	cfg := c.WithDefaults()
+	if err := cfg.ValidateWorkload(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}

@@ -1,0 +1,209 @@
+// Package apiserver serves weftd's HTTPS API (docs/architecture.md): applying and reading
+// resources, the workload registry, and workload certificates. The wire types are those of
+// internal/apiclient. Every call needs the bearer token.
+package apiserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weftmesh/weft/internal/ca"
+	"github.com/weftmesh/weft/internal/mesh"
+	"github.com/weftmesh/weft/internal/store"
+	"github.com/weftmesh/weft/internal/wire"
+)
+
+// DefaultMaxBodyBytes bounds request bodies when the Config does not.
+const DefaultMaxBodyBytes = 4 << 20
+
+// Registry is what the API needs of the workload registry.
+type Registry interface {
+	Register(w wire.Workload) (wire.Workload, error)
+	Renew(id string) (wire.Workload, error)
+	Deregister(id string) error
+	Get(id string) (wire.Workload, error)
+	List() []wire.Workload
+	SetCertExpiry(id string, expiry time.Time) error
+	TTL() time.Duration
+}
+
+// CSRAuthorizer decides whether the caller of a certificate request may obtain a certificate
+// for an identity. workload is the registered workload the request names, or nil.
+type CSRAuthorizer interface {
+	AuthorizeCSR(r *http.Request, id mesh.SPIFFEID, workload *wire.Workload) error
+}
+
+// AllowAuthenticated lets every caller that holds the API token obtain any identity of the
+// mesh's trust domain. Join tokens bound to an identity will replace it.
+type AllowAuthenticated struct{}
+
+// AuthorizeCSR allows the request.
+func (AllowAuthenticated) AuthorizeCSR(*http.Request, mesh.SPIFFEID, *wire.Workload) error {
+	return nil
+}
+
+// Config configures the API server.
+type Config struct {
+	// Token is the bearer credential every call must present.
+	Token string
+	// Store keeps the resources.
+	Store store.Store
+	// Registry keeps the workloads.
+	Registry Registry
+	// Authority signs workload certificates.
+	Authority ca.Authority
+	// Authorizer decides who may obtain which certificate (default AllowAuthenticated).
+	Authorizer CSRAuthorizer
+	// Version is weftd's version, served at /v1/version.
+	Version string
+	// Metrics, when set, is served at GET /metrics.
+	Metrics http.Handler
+	// Registerer, when set, receives the API's metrics.
+	Registerer prometheus.Registerer
+	// MaxBodyBytes bounds request bodies (default 4 MiB).
+	MaxBodyBytes int64
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Token) < 16:
+		return errors.New("apiserver: a token of at least 16 characters is required")
+	case c.Store == nil:
+		return errors.New("apiserver: a store is required")
+	case c.Registry == nil:
+		return errors.New("apiserver: a registry is required")
+	case c.Authority == nil:
+		return errors.New("apiserver: a certificate authority is required")
+	case c.MaxBodyBytes < 0:
+		return fmt.Errorf("apiserver: max body bytes %d is negative", c.MaxBodyBytes)
+	}
+	return nil
+}
+
+// Server is the API's http.Handler.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	tokenHash [sha256.Size]byte
+	handler   http.Handler
+	requests  *prometheus.CounterVec
+}
+
+// New returns the API server.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Authorizer == nil {
+		cfg.Authorizer = AllowAuthenticated{}
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	s := &Server{cfg: cfg, log: log, tokenHash: sha256.Sum256([]byte(cfg.Token))}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "weftd_api_requests_total",
+		Help: "API requests by route and status code.",
+	}, []string{"route", "code"})
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(s.requests); err != nil {
+			return nil, fmt.Errorf("registering API metrics: %w", err)
+		}
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/version", s.version)
+	mux.HandleFunc("POST /v1/apply", s.apply)
+	mux.HandleFunc("GET /v1/resources/{kind}", s.listResources)
+	mux.HandleFunc("GET /v1/resources/{kind}/{namespace}/{name}", s.getResource)
+	mux.HandleFunc("DELETE /v1/resources/{kind}/{namespace}/{name}", s.deleteResource)
+	mux.HandleFunc("GET /v1/workloads", s.listWorkloads)
+	mux.HandleFunc("POST /v1/workloads", s.registerWorkload)
+	mux.HandleFunc("PUT /v1/workloads/{id}/lease", s.renewWorkload)
+	mux.HandleFunc("DELETE /v1/workloads/{id}", s.deregisterWorkload)
+	mux.HandleFunc("POST /v1/certificates", s.signCertificate)
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such call: %s %s", r.Method, r.URL.Path))
+	})
+	s.handler = s.observe(s.authenticate(mux))
+	return s, nil
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// authenticate refuses requests without the bearer token. The comparison is in constant
+// time (of hashes, so that the token's length does not leak either).
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		got := sha256.Sum256([]byte(token))
+		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="weftd"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// observe counts and logs requests (never their headers: they carry the token).
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		s.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+		s.log.Debug("api request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"duration", time.Since(start), "remote", r.RemoteAddr)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// trustDomain is the mesh's current trust domain.
+func (s *Server) trustDomain(ctx context.Context) (string, error) {
+	res, err := s.cfg.Store.Get(ctx, mesh.Key{Kind: mesh.KindMesh, Name: mesh.MeshName})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return mesh.DefaultMesh().Spec.TrustDomain, nil
+	case err != nil:
+		return "", fmt.Errorf("reading the Mesh: %w", err)
+	}
+	return mesh.MeshFrom(res).Spec.TrustDomain, nil
+}
+
+func (s *Server) version(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, versionInfo(s.cfg.Version))
+}

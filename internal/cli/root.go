@@ -1,0 +1,103 @@
+// Package cli implements the weft command line: apply, get, delete, version and demo. It talks to
+// weftd's API only.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weftmesh/weft/internal/apiclient"
+	"github.com/weftmesh/weft/internal/demo"
+)
+
+// options are the global flags.
+type options struct {
+	configPath string
+	timeout    time.Duration
+	stdin      io.Reader
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+// NewRoot returns the weft root command. Output goes to stdout/stderr; stdin feeds `apply -f -`.
+func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	o := &options{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "weft",
+		Short: "weft controls a Weft service mesh",
+		Long: `weft controls a Weft service mesh: it applies and reads resources through weftd's API
+and runs the demo.
+
+It finds weftd through a client config file: --config, else $WEFT_CONFIG, else
+~/.weft/config.yaml. weftd writes that file as <data-dir>/client.yaml at first start, and
+'weft demo' installs it for you while the demo runs.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&o.configPath, "config", "", "client config file (default $WEFT_CONFIG, else ~/.weft/config.yaml)")
+	root.PersistentFlags().DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for weftd")
+	root.AddCommand(
+		newApplyCmd(o),
+		newGetCmd(o),
+		newDeleteCmd(o),
+		newVersionCmd(o),
+		demo.NewCommand(),
+	)
+	return root
+}
+
+// Main runs the weft command line and returns the process exit code.
+func Main(args []string) int {
+	root := NewRoot(os.Stdin, os.Stdout, os.Stderr)
+	root.SetArgs(args)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		return 1
+	}
+	return 0
+}
+
+// client loads the client config and returns an API client.
+func (o *options) client() (*apiclient.Client, error) {
+	path := o.configPath
+	if path == "" {
+		path = os.Getenv("WEFT_CONFIG")
+	}
+	if path == "" {
+		path = apiclient.DefaultConfigPath()
+	}
+	cfg, err := apiclient.LoadClientConfig(path)
+	if err != nil {
+		if os.IsNotExist(errUnwrapAll(err)) {
+			return nil, fmt.Errorf("no client config at %s: start weftd (it writes <data-dir>/client.yaml) or 'weft demo', or pass --config", path)
+		}
+		return nil, err
+	}
+	return apiclient.New(cfg)
+}
+
+func (o *options) context(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, o.timeout)
+}
+
+func errUnwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		next := u.Unwrap()
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}

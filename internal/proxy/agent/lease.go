@@ -1,0 +1,204 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/weftmesh/weft/internal/apiclient"
+	"github.com/weftmesh/weft/internal/wire"
+)
+
+// defaultLease is assumed when weftd's answer carries no lease duration.
+const defaultLease = 20 * time.Second
+
+// leaseState is the lease loop's view of the registration; only the lease loop touches it
+// after identify.
+type leaseState struct {
+	ttl      time.Duration
+	spiffeID string
+}
+
+// identify returns the SPIFFE ID to ask a certificate for. A sidecar registers its workload
+// first (retrying until weftd answers) and uses the SPIFFE ID weftd returns. A gateway serves
+// no service, so it is not registered: it asks a certificate for the identity of its service
+// account in the configured trust domain, and weftd refuses it if that is not the mesh's.
+func (a *agent) identify(ctx context.Context, adminAddr net.Addr) (string, error) {
+	if a.cfg.Mode == wire.ModeGateway {
+		id := wire.SPIFFEID(a.cfg.TrustDomain, a.cfg.Namespace, a.cfg.ServiceAccount)
+		a.log.Info("gateway mode: not registered as a workload", "spiffeID", id, "gateway", a.cfg.Namespace+"/"+a.cfg.Gateway)
+		return id, nil
+	}
+	ports := make([]int32, 0, len(a.cfg.Apps))
+	for _, app := range a.cfg.Apps {
+		ports = append(ports, app.Port)
+	}
+	slices.Sort(ports)
+	a.workload = &wire.Workload{
+		ID:             a.cfg.ID,
+		Service:        a.cfg.Service,
+		Namespace:      a.cfg.Namespace,
+		ServiceAccount: a.cfg.ServiceAccount,
+		Version:        a.cfg.Version,
+		Labels:         maps.Clone(a.cfg.Labels),
+		Address:        a.cfg.Address,
+		InboundPort:    a.cfg.InboundPort,
+		Ports:          ports,
+		AdminAddress:   adminAddr.String(),
+	}
+	if err := a.workload.Validate(); err != nil {
+		a.workload = nil
+		return "", fmt.Errorf("invalid workload: %w", err)
+	}
+	a.setStatus("registering the workload with weftd")
+	resp, err := a.registerUntilAnswered(ctx)
+	if err != nil {
+		a.workload = nil
+		return "", err
+	}
+	a.lease.ttl = leaseTTL(resp)
+	a.lease.spiffeID = resp.SPIFFEID
+	if a.lease.spiffeID == "" {
+		a.lease.spiffeID = wire.SPIFFEID(a.cfg.TrustDomain, a.cfg.Namespace, a.cfg.ServiceAccount)
+		a.log.Info("weftd's registration answer has no SPIFFE ID; using the configured trust domain", "spiffeID", a.lease.spiffeID)
+	}
+	a.log.Info("workload registered", "service", a.cfg.Service+"."+a.cfg.Namespace, "address", a.cfg.Address,
+		"inboundPort", a.cfg.InboundPort, "ports", ports, "spiffeID", a.lease.spiffeID, "lease", a.lease.ttl)
+	return a.lease.spiffeID, nil
+}
+
+func leaseTTL(resp *apiclient.RegisterResponse) time.Duration {
+	if resp.LeaseSeconds <= 0 {
+		return defaultLease
+	}
+	return time.Duration(resp.LeaseSeconds) * time.Second
+}
+
+// registerUntilAnswered registers the workload, retrying while weftd is unreachable or
+// failing (the proxy may start before weftd). A refusal retrying cannot fix is returned.
+func (a *agent) registerUntilAnswered(ctx context.Context) (*apiclient.RegisterResponse, error) {
+	for attempt := 1; ; attempt++ {
+		resp, err := a.register(ctx)
+		if err == nil {
+			return resp, nil
+		}
+		if ctx.Err() != nil || a.drainRequested() {
+			return nil, fmt.Errorf("registering workload %s: stopped before weftd answered: %w", a.cfg.ID, err)
+		}
+		if permanent(err) {
+			return nil, fmt.Errorf("weftd refused to register workload %s: %w", a.cfg.ID, err)
+		}
+		wait := backoff(attempt, a.deps.retryMin, a.deps.retryMax)
+		a.setStatus(fmt.Sprintf("registering the workload with weftd (attempt %d failed: %v)", attempt, err))
+		a.log.Warn("registering the workload failed; retrying (weftd may not be up yet)", "attempt", attempt, "retryIn", wait, "error", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-a.drainCh:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+func (a *agent) register(ctx context.Context) (*apiclient.RegisterResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.deps.callTimeout)
+	defer cancel()
+	return a.api.RegisterWorkload(ctx, a.workload)
+}
+
+// leaseLoop renews the lease every third of its duration until ctx is done. When weftd has
+// forgotten the workload (it restarted without its store, or the lease ran out during an
+// outage), it registers again. Failures are retried sooner, with backoff, and never stop the
+// proxy: a proxy that loses weftd keeps serving.
+func (a *agent) leaseLoop(ctx context.Context) {
+	failures := 0
+	for {
+		interval := max(a.lease.ttl/3, 50*time.Millisecond)
+		wait := interval
+		if failures > 0 {
+			wait = min(backoff(failures, a.deps.retryMin, a.deps.retryMax), interval)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		err := a.renew(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			failures++
+			a.leaseFailures.Inc()
+			a.log.Warn("renewing the workload lease failed; still serving, retrying", "attempt", failures, "error", err)
+			continue
+		}
+		if failures > 0 {
+			a.log.Info("workload lease renewed again", "afterFailures", failures)
+		}
+		failures = 0
+	}
+}
+
+// renew renews the lease, or registers again if weftd does not know the workload.
+func (a *agent) renew(ctx context.Context) error {
+	callCtx, cancel := context.WithTimeout(ctx, a.deps.callTimeout)
+	err := a.api.RenewLease(callCtx, a.workload.ID)
+	cancel()
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, apiclient.ErrNotFound) {
+		return fmt.Errorf("renewing the lease: %w", err)
+	}
+	a.log.Warn("weftd does not know this workload any more; registering it again")
+	resp, err := a.register(ctx)
+	if err != nil {
+		return fmt.Errorf("registering again: %w", err)
+	}
+	a.lease.ttl = leaseTTL(resp)
+	if resp.SPIFFEID != "" && resp.SPIFFEID != a.lease.spiffeID {
+		a.log.Warn("weftd now gives this workload another SPIFFE ID; restart the proxy to use it",
+			"current", a.lease.spiffeID, "new", resp.SPIFFEID)
+	}
+	a.log.Info("workload registered again", "lease", a.lease.ttl)
+	return nil
+}
+
+// permanent reports whether weftd refused a request for a reason retrying cannot fix: the
+// request itself (bad flags) or the credentials are wrong.
+func permanent(err error) bool {
+	var apiErr *apiclient.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.StatusCode {
+	case 400, 401, 403, 405, 422:
+		return true
+	}
+	return false
+}
+
+// backoff returns the wait before retry number n (n >= 1): exponential from lo, capped at hi,
+// half fixed and half random.
+func backoff(n int, lo, hi time.Duration) time.Duration {
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	half := d / 2
+	if half <= 0 {
+		return d
+	}
+	return half + rand.N(d-half+1)
+}
