@@ -112,7 +112,8 @@ install_tools() {
 	local pkgs=(./bench/backend ./bench/benchtool)
 	[[ $SETUPS == *weft* ]] && pkgs+=(./cmd/weftd ./cmd/weft-proxy ./cmd/weft)
 	log "building ${pkgs[*]}"
-	(cd "$ROOT" && go build -o "$BIN/" "${pkgs[@]}")
+	# The same flags as scripts/build.sh: the binaries as they ship.
+	(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -tags grpcnotrace -o "$BIN/" "${pkgs[@]}")
 	CLK_TCK=$(getconf CLK_TCK)
 }
 

@@ -54,6 +54,51 @@ type MeshSpec struct {
 	TrustDomain string `json:"trustDomain,omitempty"`
 	// Defaults applied to every service unless a more specific policy says otherwise.
 	Defaults *MeshDefaults `json:"defaults,omitempty"`
+	// CA selects the certificate authority that signs workload certificates. Default: builtin.
+	CA *CASpec `json:"ca,omitempty"`
+	// Certificates configures workload certificates.
+	Certificates *CertificateSpec `json:"certificates,omitempty"`
+	// TLS configures the mutual TLS between proxies.
+	TLS *MeshTLSSpec `json:"tls,omitempty"`
+}
+
+// CA backends.
+const (
+	CATypeBuiltin = "builtin"
+	CATypeFiles   = "files"
+)
+
+// CASpec selects and configures the certificate authority.
+type CASpec struct {
+	// Type is builtin (a self-signed root weftd creates, for development) or files (an
+	// intermediate CA of the organisation's PKI, read from files on weftd's machine).
+	Type string `json:"type"`
+	// Files configures the files backend.
+	Files *CAFiles `json:"files,omitempty"`
+}
+
+// CAFiles names the files of an intermediate CA on weftd's machine.
+type CAFiles struct {
+	// CertFile is the PEM certificate of the CA that signs workload certificates.
+	CertFile string `json:"certFile"`
+	// KeyFile is its PEM private key (weftd refuses a key file readable by others).
+	KeyFile string `json:"keyFile"`
+	// ChainFile holds the PEM certificates between CertFile and the root, if any.
+	ChainFile string `json:"chainFile,omitempty"`
+	// RootFile is the PEM root certificate(s) peers trust.
+	RootFile string `json:"rootFile"`
+}
+
+// CertificateSpec configures workload certificates.
+type CertificateSpec struct {
+	// Lifetime of a workload certificate (Go duration). Proxies renew at half-life. Default 24h.
+	Lifetime string `json:"lifetime,omitempty"`
+}
+
+// MeshTLSSpec configures TLS between proxies.
+type MeshTLSSpec struct {
+	// MinVersion is the lowest TLS version a proxy accepts: "1.2" or "1.3". Default "1.3".
+	MinVersion string `json:"minVersion,omitempty"`
 }
 
 // MeshDefaults are mesh-wide defaults.

@@ -122,12 +122,14 @@ func buildBinaries(ctx context.Context, goTool, root, outDir string, w io.Writer
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return binaries{}, fmt.Errorf("creating %s: %w", outDir, err)
 	}
-	args := []string{"build", "-o", outDir + string(filepath.Separator)}
+	// The flags of scripts/build.sh: static binaries without gRPC's tracing pages, as they ship.
+	args := []string{"build", "-trimpath", "-tags", "grpcnotrace", "-o", outDir + string(filepath.Separator)}
 	for _, s := range binarySpecs {
 		args = append(args, s.Package)
 	}
 	cmd := exec.CommandContext(ctx, goTool, args...)
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stdout = w
 	cmd.Stderr = w
 	if err := cmd.Run(); err != nil {

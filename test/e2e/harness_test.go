@@ -33,12 +33,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
+	// Built as scripts/build.sh builds them.
+	build := exec.Command("go", "build", "-trimpath", "-tags", "grpcnotrace", "-o", dir+string(os.PathSeparator),
 		"github.com/weftmesh/weft/cmd/weftd",
 		"github.com/weftmesh/weft/cmd/weft-proxy",
 		"github.com/weftmesh/weft/cmd/weft",
 		"github.com/weftmesh/weft/examples/demo-app",
 	)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building binaries:", err)

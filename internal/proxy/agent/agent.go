@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -390,6 +391,9 @@ func (a *agent) apply(c *config.Config) error {
 	// The data plane logs each listener it starts, with its address.
 	a.log.Info("first configuration applied; the proxy is ready", "version", c.Version,
 		"listeners", len(c.Listeners), "clusters", len(c.Clusters))
+	// Start-up (certificates, xDS decoding, descriptor tables) leaves garbage the runtime
+	// would hand back to the OS only slowly; an idle sidecar should not hold it.
+	go debug.FreeOSMemory()
 	return nil
 }
 

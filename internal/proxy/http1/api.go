@@ -1,7 +1,3 @@
-// Package http1 is the proxy's HTTP/1.1 fast path: a strict request/response parser and a
-// forwarding loop over pooled persistent upstream connections that allocates nothing per
-// request in steady state. It knows nothing of xDS or routing tables: the caller decides, per
-// request, where it goes.
 package http1
 
 import (
@@ -25,25 +21,29 @@ type Decision struct {
 	// Pool is the endpoint to forward to. When nil, the proxy answers locally with Status.
 	Pool *Pool
 	// Status of the local answer when Pool is nil: 404 no route, 503 no healthy endpoint, ...
+	// Zero means 404; a value outside 100-599 means 500.
 	Status int
 	// Timeout bounds the whole exchange with the upstream; zero means none.
 	Timeout time.Duration
 }
 
-// Server serves HTTP/1.1 on connections handed to ServeConn. The zero value is not usable:
-// Route is required.
+// Server serves HTTP/1.1 on connections handed to ServeConn. Route is required (without it,
+// every request is answered 500). A Server may serve many connections at once; its fields
+// must not change once it serves.
 type Server struct {
 	// Route picks the upstream for a request. It must not keep r.
 	Route func(r *Request) Decision
 	// Observe, if set, is called once per finished request with the status sent downstream
 	// (0 if the downstream went away) and the time from the end of the request head.
 	Observe func(status int, d time.Duration)
-	Logger  *slog.Logger
+	// Logger receives per-request failures at debug level (nil: no logging).
+	Logger *slog.Logger
 	// ReadHeaderTimeout bounds reading a request head (default 10s); IdleTimeout bounds the wait
-	// for the next request on a kept-alive connection (default 60s).
+	// for the next request on a kept-alive connection (default 60s). IdleTimeout also bounds
+	// the silences of a client while it sends a request body or reads a response.
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
-	// MaxHeaderBytes bounds a request or response head (default 32 KiB).
+	// MaxHeaderBytes bounds a request or response head (default 32 KiB), and a trailer section.
 	MaxHeaderBytes int
 }
 

@@ -28,6 +28,11 @@ const (
 // through in rechunk mode. maxTrailer bounds the trailer section. A malformed body fails with a
 // *ProtocolError in rerr; werr reports a failure to write.
 func copyChunked(dst *bufio.Writer, src *reader, mode chunkMode, scratch *[]byte, maxTrailer int) (rerr, werr error) {
+	rerr, werr = copyChunks(dst, src, mode, scratch, maxTrailer)
+	return splitFlushError(rerr, werr)
+}
+
+func copyChunks(dst *bufio.Writer, src *reader, mode chunkMode, scratch *[]byte, maxTrailer int) (rerr, werr error) {
 	extBytes := 0
 	for {
 		line, err := src.readLine(maxChunkLine, errChunkLineLong)

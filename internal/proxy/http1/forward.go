@@ -33,7 +33,7 @@ func (sc *serverConn) forward(d Decision, start time.Time) (int, bool) {
 	for {
 		uc, err := sc.acquire(d.Pool, deadline, fresh)
 		if err != nil {
-			sc.logger.Debug("no upstream connection", "remote", sc.c.RemoteAddr(), "error", err)
+			sc.debug("no upstream connection", "remote", sc.c.RemoteAddr(), "error", err)
 			return sc.local(503, false)
 		}
 		out := sc.exchange(uc, d.Pool, deadline, uc.reused && !fresh)
@@ -99,7 +99,7 @@ func (sc *serverConn) exchange(uc *upstreamConn, p *Pool, deadline time.Time, ca
 		case werr != nil:
 			// The upstream may have answered early and closed (413, 401...): relay that
 			// answer if there is one.
-			sc.logger.Debug("sending request to upstream", "remote", sc.c.RemoteAddr(), "error", werr)
+			sc.debug("sending request to upstream", "remote", sc.c.RemoteAddr(), "error", werr)
 		}
 		if err := sc.readFinalHead(uc); err != nil {
 			return sc.upstreamFailed(uc, p, err, canRetry)
@@ -118,11 +118,13 @@ func (sc *serverConn) sendBody(deadline time.Time) (rerr, werr error) {
 	req := &sc.req.req
 	sc.bodyStarted = true
 	sc.rd.setInactivity(sc.c, sc.idleTimeout, deadline)
+	sc.rd.flushFirst = sc.uw
 	if req.chunked {
 		rerr, werr = copyChunked(sc.uw, &sc.rd, rechunk, &sc.scratch, sc.maxHead)
 	} else {
 		_, rerr, werr = sc.rd.copyN(sc.uw, req.contentLength, &sc.scratch)
 	}
+	sc.rd.flushFirst = nil
 	sc.rd.setInactivity(nil, 0, time.Time{})
 	sc.bodyDone = rerr == nil && werr == nil
 	return rerr, werr
@@ -212,14 +214,14 @@ func (sc *serverConn) upstreamFailed(uc *upstreamConn, p *Pool, err error, canRe
 		return outcome{}
 	}
 	if canRetry && uc.rd.w == 0 && !isTimeout(err) && (sc.replayable || !sc.bodyStarted) {
-		sc.logger.Debug("retrying on a new upstream connection", "remote", sc.c.RemoteAddr(), "error", err)
+		sc.debug("retrying on a new upstream connection", "remote", sc.c.RemoteAddr(), "error", err)
 		return outcome{retry: true}
 	}
 	status := 502
 	if isTimeout(err) {
 		status = 504
 	}
-	sc.logger.Debug("upstream failed", "remote", sc.c.RemoteAddr(), "status", status, "error", err)
+	sc.debug("upstream failed", "remote", sc.c.RemoteAddr(), "status", status, "error", err)
 	s, keep := sc.local(status, false)
 	return outcome{status: s, keep: keep}
 }
@@ -235,7 +237,7 @@ func (sc *serverConn) clientBodyFailed(uc *upstreamConn, p *Pool, err error, dea
 		s, _ := sc.local(504, true)
 		return outcome{status: s}
 	}
-	sc.logger.Debug("reading request body", "remote", sc.c.RemoteAddr(), "error", err)
+	sc.debug("reading request body", "remote", sc.c.RemoteAddr(), "error", err)
 	return outcome{}
 }
 
@@ -262,6 +264,7 @@ func (sc *serverConn) relay(uc *upstreamConn, p *Pool, deadline time.Time, early
 	writeResponseHead(sc.w, resp, conn, dechunked)
 	status := resp.status
 	var rerr, werr error
+	uc.rd.flushFirst = sc.w
 	switch kind {
 	case bodyLength:
 		_, rerr, werr = uc.rd.copyN(sc.w, resp.contentLength, &sc.scratch)
@@ -274,8 +277,9 @@ func (sc *serverConn) relay(uc *upstreamConn, p *Pool, deadline time.Time, early
 	case bodyClose:
 		_, rerr, werr = uc.rd.copyN(sc.w, -1, &sc.scratch)
 	}
+	uc.rd.flushFirst = nil
 	if rerr != nil {
-		sc.logger.Debug("reading response body", "remote", sc.c.RemoteAddr(), "error", rerr)
+		sc.debug("reading response body", "remote", sc.c.RemoteAddr(), "error", rerr)
 		p.put(uc, false)
 		if sc.dw.written == sentBefore {
 			// Nothing reached the client yet: drop what is buffered and answer 502.
@@ -296,7 +300,7 @@ func (sc *serverConn) relay(uc *upstreamConn, p *Pool, deadline time.Time, early
 	}
 	p.put(uc, reusable)
 	if werr != nil {
-		sc.logger.Debug("writing response", "remote", sc.c.RemoteAddr(), "error", werr)
+		sc.debug("writing response", "remote", sc.c.RemoteAddr(), "error", werr)
 		return outcome{}
 	}
 	return outcome{status: status, keep: !closeDown}

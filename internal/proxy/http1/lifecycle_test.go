@@ -258,8 +258,8 @@ func TestUpstreamFailsMidBody(t *testing.T) {
 		if err != nil {
 			return
 		}
-		if strings.HasPrefix(head, "GET /small ") {
-			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+		if strings.HasPrefix(head, "GET /bad-chunks ") {
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")
 			return
 		}
 		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n"+big)
@@ -269,7 +269,7 @@ func TestUpstreamFailsMidBody(t *testing.T) {
 
 	t.Run("before anything reached the client", func(t *testing.T) {
 		cl := dialProxy(t, proxy.addr)
-		cl.send("GET /small HTTP/1.1\r\nHost: h\r\n\r\n")
+		cl.send("GET /bad-chunks HTTP/1.1\r\nHost: h\r\n\r\n")
 		if resp, _ := cl.response("GET"); resp.StatusCode != 502 || resp.Close {
 			t.Errorf("status %d close %v, want 502 keep-alive", resp.StatusCode, resp.Close)
 		}

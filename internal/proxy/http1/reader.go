@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -36,12 +37,33 @@ type reader struct {
 	timeout time.Duration
 	hard    time.Time
 	armedAt time.Time
+
+	// flushFirst, when set, is flushed before any read from src that may block: what was
+	// copied so far must not wait in a buffer while the source is silent (streaming).
+	flushFirst *bufio.Writer
+}
+
+// flushError is a failure to flush reader.flushFirst: a failure of the destination, met
+// while reading.
+type flushError struct{ err error }
+
+func (e *flushError) Error() string { return e.err.Error() }
+func (e *flushError) Unwrap() error { return e.err }
+
+// splitFlushError moves a flushError returned as rerr to werr. (The readers return it
+// unwrapped; a type assertion keeps this free of allocations.)
+func splitFlushError(rerr, werr error) (error, error) {
+	if fe, ok := rerr.(*flushError); ok {
+		return nil, fe.err
+	}
+	return rerr, werr
 }
 
 func (b *reader) reset(src io.Reader) {
 	b.src = src
 	b.r, b.w = 0, 0
 	b.conn = nil
+	b.flushFirst = nil
 	b.timeout = 0
 	b.hard = time.Time{}
 	b.armedAt = time.Time{}
@@ -82,6 +104,11 @@ func (b *reader) arm() {
 
 // read reads once from src into p, refreshing the inactivity deadline first.
 func (b *reader) read(p []byte) (int, error) {
+	if b.flushFirst != nil && b.flushFirst.Buffered() > 0 {
+		if err := b.flushFirst.Flush(); err != nil {
+			return 0, &flushError{err}
+		}
+	}
 	b.arm()
 	for range 100 {
 		n, err := b.src.Read(p)
@@ -242,7 +269,8 @@ func (b *reader) copyN(dst io.Writer, n int64, scratch *[]byte) (done int64, rer
 					if n < 0 && errors.Is(err, io.EOF) {
 						return done, nil, nil
 					}
-					return done, err, nil
+					rerr, werr = splitFlushError(err, nil)
+					return done, rerr, werr
 				}
 				if _, err := dst.Write(p[:k]); err != nil {
 					return done, nil, err
@@ -254,7 +282,8 @@ func (b *reader) copyN(dst io.Writer, n int64, scratch *[]byte) (done int64, rer
 				if n < 0 && errors.Is(err, io.EOF) {
 					return done, nil, nil
 				}
-				return done, err, nil
+				rerr, werr = splitFlushError(err, nil)
+				return done, rerr, werr
 			}
 		}
 		k := b.w - b.r

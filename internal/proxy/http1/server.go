@@ -72,9 +72,6 @@ func (s *Server) newConn(ctx context.Context, c net.Conn) *serverConn {
 	sc := connPool.Get().(*serverConn)
 	sc.srv, sc.ctx, sc.c = s, ctx, c
 	sc.logger = s.Logger
-	if sc.logger == nil {
-		sc.logger = slog.New(slog.DiscardHandler)
-	}
 	sc.maxHead = orDefault(s.MaxHeaderBytes, defaultMaxHeaderBytes)
 	sc.headTimeout = orDefault(s.ReadHeaderTimeout, defaultReadHeaderTimeout)
 	sc.idleTimeout = orDefault(s.IdleTimeout, defaultIdleTimeout)
@@ -200,7 +197,7 @@ func (sc *serverConn) serveOne() bool {
 		default:
 			return false // the client is gone
 		}
-		sc.logger.Debug("rejected request", "remote", sc.c.RemoteAddr(), "status", status, "error", err)
+		sc.debug("rejected request", "remote", sc.c.RemoteAddr(), "status", status, "error", err)
 		sc.linger = true
 		if !sc.answer(status, connClose) {
 			status = 0
@@ -225,6 +222,13 @@ func (sc *serverConn) serveOne() bool {
 	}
 	sc.observe(status, start)
 	return keep
+}
+
+// debug logs a per-request failure, if the Server has a logger.
+func (sc *serverConn) debug(msg string, args ...any) {
+	if sc.logger != nil {
+		sc.logger.Debug(msg, args...)
+	}
 }
 
 func (sc *serverConn) observe(status int, start time.Time) {
@@ -263,7 +267,7 @@ func (sc *serverConn) local(status int, mustClose bool) (int, bool) {
 func (sc *serverConn) answer(status int, conn connOption) bool {
 	writeLocal(sc.w, status, conn, string(sc.req.req.method) == "HEAD")
 	if err := sc.w.Flush(); err != nil {
-		sc.logger.Debug("writing a local answer", "remote", sc.c.RemoteAddr(), "error", err)
+		sc.debug("writing a local answer", "remote", sc.c.RemoteAddr(), "error", err)
 		return false
 	}
 	return true
