@@ -291,3 +291,23 @@ func TestUpstreamFailsMidBody(t *testing.T) {
 		cl.expectClosed()
 	})
 }
+
+// TestUpstreamConnectionClose: an upstream's "Connection: close" ends that upstream connection
+// only; the client connection, another hop, stays open and learns nothing of it.
+func TestUpstreamConnectionClose(t *testing.T) {
+	up, heads := headRecorder(t, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+	pool := NewPool(tcpDialer(up.addr), 4)
+	proxy := startProxy(t, &Server{Route: routeTo(pool)})
+	cl := dialProxy(t, proxy.addr)
+	for range 3 {
+		cl.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+		<-heads
+		resp, body := cl.response("GET")
+		if resp.StatusCode != 200 || body != "ok" || resp.Close {
+			t.Fatalf("status %d body %q close %v, want 200 ok keep-alive", resp.StatusCode, body, resp.Close)
+		}
+	}
+	if st := pool.Stats(); st.Dials != 3 || st.Reuses != 0 || st.Idle != 0 {
+		t.Errorf("pool stats %+v, want 3 dials, no reuse, nothing idle", st)
+	}
+}
