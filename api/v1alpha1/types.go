@@ -135,6 +135,11 @@ type ServicePort struct {
 	Port int32 `json:"port"`
 	// AppProtocol is one of http, http2, grpc, tcp. Default http.
 	AppProtocol string `json:"appProtocol,omitempty"`
+	// ServerFirst declares that the server speaks first (it sends a banner, as SMTP or MySQL
+	// do, and the client waits for it). Only with appProtocol tcp. Under PERMISSIVE mTLS, the
+	// proxy then waits only briefly (20ms instead of 100ms) for a TLS ClientHello before it
+	// treats a silent connection as plaintext. See docs/security-mtls.md.
+	ServerFirst bool `json:"serverFirst,omitempty"`
 }
 
 // App protocols a ServicePort may declare.

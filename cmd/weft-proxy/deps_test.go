@@ -25,6 +25,7 @@ var forbidden = []string{
 	module + "/internal/apiserver",
 	module + "/internal/controlplane",
 	module + "/internal/cli",
+	module + "/internal/tokens",
 }
 
 func TestDependencies(t *testing.T) {

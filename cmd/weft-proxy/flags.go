@@ -19,9 +19,14 @@ type options struct {
 	bootstrap    string
 	logLevel     slog.Level
 	printVersion bool
+
+	// joinTokenFile (--join-token-file) or joinToken ($WEFT_JOIN_TOKEN) give a join token.
+	joinTokenFile string
+	joinToken     string
 }
 
-// parseFlags parses the command line (documented in docs/proxy.md). getenv reads $WEFT_CONFIG.
+// parseFlags parses the command line (documented in docs/proxy.md). getenv reads $WEFT_CONFIG
+// and $WEFT_JOIN_TOKEN.
 func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*options, error) {
 	fs := flag.NewFlagSet("weft-proxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -47,6 +52,7 @@ Flags:
 	var logLevel string
 	fs.StringVar(&c.Mode, "mode", wire.ModeSidecar, "sidecar or gateway")
 	fs.StringVar(&o.bootstrap, "bootstrap", bootstrapDefault, "weftd's client config (client.yaml); default $WEFT_CONFIG, else ~/.weft/config.yaml")
+	fs.StringVar(&o.joinTokenFile, "join-token-file", "", "file holding a join token ('weft token create'): the proxy authenticates to weftd with it instead of the bootstrap's token, which may then be absent ($WEFT_JOIN_TOKEN may hold the token instead)")
 	fs.StringVar(&c.ID, "id", "", "workload ID, also the xDS node ID (default <service>-<random>.<namespace>)")
 	fs.StringVar(&c.Service, "service", "", "the service this workload serves (sidecar mode)")
 	fs.StringVar(&c.Namespace, "namespace", agent.DefaultNamespace, "the workload's (or gateway's) namespace")
@@ -68,7 +74,7 @@ Flags:
 	})
 	fs.StringVar(&c.Address, "address", agent.DefaultAddress, "IP to bind the inbound (or gateway) listeners and to register")
 	fs.IntVar(&inboundPort, "inbound-port", agent.DefaultInboundPort, "port of the mutual-TLS inbound listener")
-	fs.Func("app", "service port served by the local application, `PORT=HOST:PORT` (repeatable)", func(s string) error {
+	fs.Func("app", "service port served by the local application, `PORT=HOST:PORT[@INBOUNDPORT]` (repeatable); @INBOUNDPORT gives the port its own inbound listener, for plaintext clients (see docs/security-mtls.md)", func(s string) error {
 		a, err := agent.ParseAppPort(s)
 		if err != nil {
 			return err
@@ -112,6 +118,10 @@ Flags:
 	}
 	if strings.TrimSpace(o.bootstrap) == "" {
 		return nil, fmt.Errorf("--bootstrap is empty")
+	}
+	o.joinToken = getenv(joinTokenEnv)
+	if o.joinTokenFile != "" && o.joinToken != "" {
+		return nil, fmt.Errorf("--join-token-file and $%s are both set: give the join token one way", joinTokenEnv)
 	}
 	if c.ID == "" {
 		name := c.Service

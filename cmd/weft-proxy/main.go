@@ -14,7 +14,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/weftmesh/weft/internal/apiclient"
 	"github.com/weftmesh/weft/internal/proxy/agent"
 	"github.com/weftmesh/weft/internal/version"
 )
@@ -39,10 +38,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: opts.logLevel}))
 
-	cc, err := apiclient.LoadClientConfig(opts.bootstrap)
+	joinToken, err := readJoinToken(opts, log)
+	if err != nil {
+		log.Error("cannot read the join token", "error", err)
+		return 1
+	}
+	cc, err := loadClientConfig(opts.bootstrap, joinToken)
 	if err != nil {
 		log.Error("cannot read weftd's client config (--bootstrap)", "path", opts.bootstrap, "error", err)
 		return 1
+	}
+	if id, ok := joinTokenID(joinToken); ok {
+		log.Info("authenticating to weftd with a join token, not the bootstrap's token", "tokenID", id)
 	}
 	cfg := opts.agent
 	cfg.ClientConfig = cc

@@ -259,9 +259,14 @@ func (c *Client) RegisterWorkload(ctx context.Context, w *wire.Workload) (*Regis
 	return &out, c.do(ctx, http.MethodPost, "/v1/workloads", w, &out)
 }
 
-// RenewLease renews a workload's lease; errors.Is(err, ErrNotFound) when weftd does not know it.
-func (c *Client) RenewLease(ctx context.Context, id string) error {
-	return c.do(ctx, http.MethodPut, "/v1/workloads/"+url.PathEscape(id)+"/lease", nil, nil)
+// RenewLease renews a workload's lease and returns weftd's answer (which may ask the proxy to
+// renew its certificate); errors.Is(err, ErrNotFound) when weftd does not know the workload.
+func (c *Client) RenewLease(ctx context.Context, id string) (*RegisterResponse, error) {
+	var out RegisterResponse
+	if err := c.do(ctx, http.MethodPut, "/v1/workloads/"+url.PathEscape(id)+"/lease", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // DeregisterWorkload removes a workload from the registry.

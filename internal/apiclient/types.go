@@ -4,6 +4,7 @@ package apiclient
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/weftmesh/weft/internal/wire"
 )
@@ -72,11 +73,14 @@ type WorkloadList struct {
 	Items []wire.Workload `json:"items"`
 }
 
-// RegisterResponse answers POST /v1/workloads.
+// RegisterResponse answers POST /v1/workloads and PUT /v1/workloads/{id}/lease.
 type RegisterResponse struct {
 	ID           string `json:"id"`
 	LeaseSeconds int    `json:"leaseSeconds"`
 	SPIFFEID     string `json:"spiffeID"`
+	// RenewCertificate asks the proxy to renew its certificate now: the last one weftd
+	// issued it was not signed by the CA that signs now (a CA rotation is under way).
+	RenewCertificate bool `json:"renewCertificate,omitempty"`
 }
 
 // CertificateRequest is the body of POST /v1/certificates.
@@ -98,4 +102,114 @@ type CertificateResponse struct {
 // VersionInfo answers GET /v1/version.
 type VersionInfo struct {
 	Version string `json:"version"`
+}
+
+// CreateJoinTokenRequest is the body of POST /v1/tokens: a join token for one identity.
+type CreateJoinTokenRequest struct {
+	Namespace      string `json:"namespace"`
+	ServiceAccount string `json:"serviceAccount"`
+	// TTLSeconds is how long the token is valid (default 3600, at most 30 days).
+	TTLSeconds int64 `json:"ttlSeconds,omitempty"`
+}
+
+// JoinToken describes a join token. It never holds the token's secret.
+type JoinToken struct {
+	// ID names the token (it is the middle part of the token) in listings and revocations.
+	ID             string `json:"id"`
+	Namespace      string `json:"namespace"`
+	ServiceAccount string `json:"serviceAccount"`
+	// SPIFFEID is the identity the token grants, in the mesh's current trust domain.
+	SPIFFEID  string     `json:"spiffeID"`
+	Created   time.Time  `json:"created"`
+	Expiry    time.Time  `json:"expiry"`
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+}
+
+// CreateJoinTokenResponse answers POST /v1/tokens.
+type CreateJoinTokenResponse struct {
+	JoinToken
+	// Token is the credential, weft-jt.<id>.<secret>. weftd keeps only a hash of the secret:
+	// this answer is the only time the token is shown.
+	Token string `json:"token"`
+}
+
+// JoinTokenList is the answer to GET /v1/tokens.
+type JoinTokenList struct {
+	Items []JoinToken `json:"items"`
+}
+
+// CARotateRequest is the body of POST /v1/ca/rotate: rotate to a new built-in root
+// (Builtin), or to the intermediate CA of the organisation's PKI whose files are named (paths
+// on weftd's machine).
+type CARotateRequest struct {
+	Builtin   bool   `json:"builtin,omitempty"`
+	CertFile  string `json:"certFile,omitempty"`
+	KeyFile   string `json:"keyFile,omitempty"`
+	ChainFile string `json:"chainFile,omitempty"`
+	RootFile  string `json:"rootFile,omitempty"`
+}
+
+// CAStatus answers GET /v1/ca/status and POST /v1/ca/rotate.
+type CAStatus struct {
+	// Phase is idle (no rotation), trust (the new roots join every proxy's trust bundle),
+	// reissue (the new CA signs; workloads renew) or retire (the old roots leave the bundle).
+	Phase string `json:"phase"`
+	// Started and PhaseSince time the rotation and its phase.
+	Started    *time.Time `json:"started,omitempty"`
+	PhaseSince *time.Time `json:"phaseSince,omitempty"`
+	// Signing is the CA that signs workload certificates, Issuer its certificate.
+	Signing CASource      `json:"signing"`
+	Issuer  CACertificate `json:"issuer"`
+	// Target is the CA a rotation moves to, until it signs; Previous the CA it moves from,
+	// once it does not sign any more.
+	Target   *CASource `json:"target,omitempty"`
+	Previous *CASource `json:"previous,omitempty"`
+	// Roots are the certificates of the trust bundle every proxy gets.
+	Roots []CARoot `json:"roots"`
+	// Lagging are the proxies or workloads the phase waits for (at most 100); LaggingTotal
+	// counts them all.
+	Lagging      []CALaggard `json:"lagging,omitempty"`
+	LaggingTotal int         `json:"laggingTotal,omitempty"`
+	// Error says why the rotation cannot go on, if it cannot.
+	Error string `json:"error,omitempty"`
+}
+
+// CASource says where a CA's certificate and key come from.
+type CASource struct {
+	// Type is builtin or files.
+	Type string `json:"type"`
+	// Dir is the directory of a built-in root on weftd's machine.
+	Dir string `json:"dir,omitempty"`
+	// CertFile, KeyFile, ChainFile and RootFile are the files of a files CA.
+	CertFile  string `json:"certFile,omitempty"`
+	KeyFile   string `json:"keyFile,omitempty"`
+	ChainFile string `json:"chainFile,omitempty"`
+	RootFile  string `json:"rootFile,omitempty"`
+}
+
+// CACertificate describes a CA certificate.
+type CACertificate struct {
+	Subject string `json:"subject"`
+	// Fingerprint is its SHA-256 fingerprint as `openssl x509 -noout -fingerprint -sha256`
+	// prints it.
+	Fingerprint string    `json:"fingerprint"`
+	NotAfter    time.Time `json:"notAfter"`
+}
+
+// CARoot is one root of the trust bundle.
+type CARoot struct {
+	CACertificate
+	// Role is current, incoming (the rotation's new root, trusted before it signs) or
+	// outgoing (the old root, trusted until every workload has renewed).
+	Role string `json:"role"`
+	// Signs is true for the root the signing CA's certificates chain to.
+	Signs bool `json:"signs"`
+}
+
+// CALaggard is a proxy or a workload a rotation phase waits for.
+type CALaggard struct {
+	// Kind is proxy (an xDS node) or workload (a registered workload).
+	Kind   string `json:"kind"`
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
 }

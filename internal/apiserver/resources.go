@@ -39,6 +39,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		}
 		batch = append(batch, res)
 	}
+	if len(details) == 0 {
+		details = s.checkMeshCA(batch, source)
+	}
 	if len(details) > 0 {
 		writeError(w, http.StatusUnprocessableEntity, refusal(len(details)), details...)
 		return

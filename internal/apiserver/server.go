@@ -1,24 +1,24 @@
 // Package apiserver serves weftd's HTTPS API (docs/architecture.md): applying and reading
 // resources, the workload registry, and workload certificates. The wire types are those of
-// internal/apiclient. Every call needs the bearer token.
+// internal/apiclient. Every call needs the admin bearer token, except the few a proxy makes,
+// which a join token bound to the proxy's identity may make instead (auth.go).
 package apiserver
 
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weftmesh/weft/internal/ca"
 	"github.com/weftmesh/weft/internal/mesh"
+	"github.com/weftmesh/weft/internal/registry"
 	"github.com/weftmesh/weft/internal/store"
 	"github.com/weftmesh/weft/internal/wire"
 )
@@ -33,7 +33,10 @@ type Registry interface {
 	Deregister(id string) error
 	Get(id string) (wire.Workload, error)
 	List() []wire.Workload
-	SetCertExpiry(id string, expiry time.Time) error
+	// RecordCertificate records the certificate issued to a workload; Certificate returns
+	// the record, if any.
+	RecordCertificate(id string, c registry.CertInfo) error
+	Certificate(id string) (registry.CertInfo, bool)
 	TTL() time.Duration
 }
 
@@ -43,8 +46,9 @@ type CSRAuthorizer interface {
 	AuthorizeCSR(r *http.Request, id mesh.SPIFFEID, workload *wire.Workload) error
 }
 
-// AllowAuthenticated lets every caller that holds the API token obtain any identity of the
-// mesh's trust domain. Join tokens bound to an identity will replace it.
+// AllowAuthenticated lets every authenticated caller obtain any identity of the mesh's trust
+// domain that its credential allows: the admin token any, a join token only its own (the
+// server enforces that before any CSRAuthorizer runs).
 type AllowAuthenticated struct{}
 
 // AuthorizeCSR allows the request.
@@ -62,8 +66,15 @@ type Config struct {
 	Registry Registry
 	// Authority signs workload certificates.
 	Authority ca.Authority
-	// Authorizer decides who may obtain which certificate (default AllowAuthenticated).
+	// CA, when set, serves POST /v1/ca/rotate and GET /v1/ca/status, checks an applied
+	// Mesh's spec.ca, and asks proxies to renew during a rotation (ca.go).
+	CA CAService
+	// Authorizer decides who may obtain which certificate (default AllowAuthenticated). A
+	// join token caller is limited to its token's identity before it is asked.
 	Authorizer CSRAuthorizer
+	// Tokens, when set, keeps the join tokens: they authenticate proxies for one identity,
+	// and POST/GET /v1/tokens and DELETE /v1/tokens/{id} manage them.
+	Tokens JoinTokens
 	// Version is weftd's version, served at /v1/version.
 	Version string
 	// Metrics, when set, is served at GET /metrics.
@@ -111,6 +122,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.Authorizer == nil {
 		cfg.Authorizer = AllowAuthenticated{}
 	}
+	cfg.Authorizer = tokenIdentity{next: cfg.Authorizer}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -136,6 +148,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	mux.HandleFunc("PUT /v1/workloads/{id}/lease", s.renewWorkload)
 	mux.HandleFunc("DELETE /v1/workloads/{id}", s.deregisterWorkload)
 	mux.HandleFunc("POST /v1/certificates", s.signCertificate)
+	s.handleTokens(mux)
+	s.handleCA(mux)
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}
@@ -148,21 +162,6 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
-
-// authenticate refuses requests without the bearer token. The comparison is in constant
-// time (of hashes, so that the token's length does not leak either).
-func (s *Server) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		got := sha256.Sum256([]byte(token))
-		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="weftd"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
 
 // observe counts and logs requests (never their headers: they carry the token).
 func (s *Server) observe(next http.Handler) http.Handler {

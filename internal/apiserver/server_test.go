@@ -303,6 +303,10 @@ func TestGetListDelete(t *testing.T) {
 			t.Errorf("GET %s = %s", path, body)
 		}
 	}
+	var plurals []string
+	for _, k := range mesh.Kinds() {
+		plurals = append(plurals, k.Plural)
+	}
 	getTests := []struct {
 		path    string
 		status  int
@@ -311,7 +315,7 @@ func TestGetListDelete(t *testing.T) {
 		{"/v1/resources/meshes/-/default", 200, ""},
 		{"/v1/resources/meshes/default/default", 400, `Mesh is cluster-scoped: use "-" as the namespace`},
 		{"/v1/resources/services/-/backend", 400, "Service is namespaced: name a namespace"},
-		{"/v1/resources/pods/shop/backend", 404, `unknown kind "pods"; supported: [meshes services httproutes gateways]`},
+		{"/v1/resources/pods/shop/backend", 404, `unknown kind "pods"; supported: [` + strings.Join(plurals, " ") + `]`},
 		{"/v1/resources/services/shop/ghost", 404, "Service shop/ghost not found"},
 		{"/v2/things", 404, "no such call: GET /v2/things"},
 	}

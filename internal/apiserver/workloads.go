@@ -20,12 +20,13 @@ func (s *Server) listWorkloads(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) lease(wl wire.Workload) apiclient.RegisterResponse {
-	return apiclient.RegisterResponse{ID: wl.ID, LeaseSeconds: int(s.cfg.Registry.TTL().Seconds()), SPIFFEID: wl.SPIFFEID}
+	return apiclient.RegisterResponse{ID: wl.ID, LeaseSeconds: int(s.cfg.Registry.TTL().Seconds()), SPIFFEID: wl.SPIFFEID,
+		RenewCertificate: s.renewalNeeded(wl)}
 }
 
 func (s *Server) registerWorkload(w http.ResponseWriter, r *http.Request) {
 	var in wire.Workload
-	if !decodeBody(w, r, s.cfg.MaxBodyBytes, &in) {
+	if !decodeBody(w, r, s.cfg.MaxBodyBytes, &in) || !s.mayRegister(w, r, &in) {
 		return
 	}
 	wl, err := s.cfg.Registry.Register(in)
@@ -42,6 +43,9 @@ func (s *Server) registerWorkload(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) renewWorkload(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if !s.mayManage(w, r, id) {
+		return
+	}
 	wl, err := s.cfg.Registry.Renew(id)
 	switch {
 	case errors.Is(err, registry.ErrNotFound):
@@ -56,6 +60,9 @@ func (s *Server) renewWorkload(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deregisterWorkload(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if !s.mayManage(w, r, id) {
+		return
+	}
 	err := s.cfg.Registry.Deregister(id)
 	switch {
 	case errors.Is(err, registry.ErrNotFound):
@@ -73,7 +80,7 @@ func (s *Server) signCertificate(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, s.cfg.MaxBodyBytes, &req) {
 		return
 	}
-	td, err := s.trustDomain(r.Context())
+	td, lifetime, err := s.meshSigning(r.Context())
 	if err != nil {
 		s.internalError(w, "signing a certificate", err)
 		return
@@ -100,7 +107,7 @@ func (s *Server) signCertificate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("not allowed to obtain a certificate for %s: %v", id, err))
 		return
 	}
-	issued, err := s.cfg.Authority.Sign(r.Context(), ca.SignRequest{CSR: []byte(req.CSR), TrustDomain: td})
+	issued, err := s.cfg.Authority.Sign(r.Context(), ca.SignRequest{CSR: []byte(req.CSR), TrustDomain: td, Lifetime: lifetime})
 	switch {
 	case errors.Is(err, ca.ErrInvalidCSR):
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -110,9 +117,7 @@ func (s *Server) signCertificate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if workload != nil {
-		if err := s.cfg.Registry.SetCertExpiry(workload.ID, issued.NotAfter); err != nil {
-			s.log.Warn("recording certificate expiry", "workload", workload.ID, "error", err)
-		}
+		s.recordCertificate(workload.ID, issued)
 	}
 	s.log.Info("issued workload certificate", "spiffeID", issued.SPIFFEID, "workload", req.WorkloadID, "notAfter", issued.NotAfter)
 	writeJSON(w, http.StatusOK, apiclient.CertificateResponse{

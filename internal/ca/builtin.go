@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -43,6 +42,9 @@ type BuiltinConfig struct {
 	RootTTL time.Duration
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
+	// ServingOnly says the root only signs weftd's serving certificate (another CA signs
+	// workload certificates): the warning that the built-in CA is for development is left out.
+	ServingOnly bool
 }
 
 // Validate checks the configuration.
@@ -68,7 +70,7 @@ type Builtin struct {
 	log     *slog.Logger
 }
 
-var _ Authority = (*Builtin)(nil)
+var _ Backend = (*Builtin)(nil)
 
 // LoadOrCreateBuiltin loads the root from cfg.Dir, creating a new ECDSA P-256 root there at
 // first start.
@@ -114,8 +116,10 @@ func LoadOrCreateBuiltin(cfg BuiltinConfig, log *slog.Logger) (*Builtin, error) 
 	if err != nil {
 		return nil, fmt.Errorf("built-in CA: %w", err)
 	}
-	log.Warn("using the built-in root CA, meant for development only: anyone who can read its key can mint identities",
-		"root", certPath, "expires", b.root.NotAfter.Format(time.RFC3339))
+	if !cfg.ServingOnly {
+		log.Warn("using the built-in root CA, meant for development only: anyone who can read its key can mint identities",
+			"root", certPath, "expires", b.root.NotAfter.Format(time.RFC3339))
+	}
 	return b, nil
 }
 
@@ -197,47 +201,29 @@ func (b *Builtin) TrustBundle() []byte { return append([]byte(nil), b.rootPEM...
 
 // Sign issues a workload certificate for a CSR; see Authority.
 func (b *Builtin) Sign(ctx context.Context, req SignRequest) (*Issued, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("signing: %w", err)
-	}
-	csr, id, err := ParseCSR(req.CSR, req.TrustDomain)
+	issued, err := b.signer().sign(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	serial, err := randomSerial()
-	if err != nil {
-		return nil, err
-	}
-	now := b.cfg.Now()
-	notAfter := now.Add(b.cfg.LeafTTL).Truncate(time.Second) // certificates hold whole seconds
-	if notAfter.After(b.root.NotAfter) {
-		notAfter = b.root.NotAfter
-	}
-	usage := x509.KeyUsageDigitalSignature
-	if _, isRSA := csr.PublicKey.(*rsa.PublicKey); isRSA {
-		usage |= x509.KeyUsageKeyEncipherment
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		NotBefore:             now.Add(-backdate),
-		NotAfter:              notAfter,
-		KeyUsage:              usage,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		URIs:                  csr.URIs,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, b.root, csr.PublicKey, b.key)
-	if err != nil {
-		return nil, fmt.Errorf("signing certificate for %s: %w", id, err)
-	}
-	b.log.Debug("signed workload certificate", "spiffeID", id.String(), "notAfter", notAfter.Format(time.RFC3339))
-	return &Issued{
-		ChainPEM:       encodeCert(der),
-		TrustBundlePEM: b.TrustBundle(),
-		SPIFFEID:       id.String(),
-		NotAfter:       notAfter,
-	}, nil
+	b.log.Debug("signed workload certificate", "spiffeID", issued.SPIFFEID, "notAfter", issued.NotAfter.Format(time.RFC3339))
+	return issued, nil
 }
+
+func (b *Builtin) signer() *leafSigner {
+	return &leafSigner{
+		issuer: b.root, key: b.key, bundlePEM: b.rootPEM, notAfter: b.root.NotAfter,
+		defaultTTL: b.cfg.LeafTTL, now: b.cfg.Now,
+	}
+}
+
+// Issuer is the root: the built-in CA signs workload certificates with it directly.
+func (b *Builtin) Issuer() *x509.Certificate { return b.root }
+
+// Roots is the root.
+func (b *Builtin) Roots() []*x509.Certificate { return []*x509.Certificate{b.root} }
+
+// Anchor is the root.
+func (b *Builtin) Anchor() *x509.Certificate { return b.root }
 
 func randomSerial() (*big.Int, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))

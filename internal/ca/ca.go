@@ -27,12 +27,29 @@ type Authority interface {
 	TrustBundle() []byte
 }
 
+// Backend is one certificate authority: a CA certificate and key that sign workload
+// certificates, and the roots its chains lead to. Builtin and Files implement it; a Vault,
+// cert-manager or SPIRE backend would too (docs/security-ca.md).
+type Backend interface {
+	Authority
+	// Issuer is the CA certificate that signs workload certificates: the root of the
+	// built-in CA, the intermediate of the files CA.
+	Issuer() *x509.Certificate
+	// Roots are the trust anchors: the certificates of TrustBundle, parsed.
+	Roots() []*x509.Certificate
+	// Anchor is the root of Roots that Issuer chains to.
+	Anchor() *x509.Certificate
+}
+
 // SignRequest asks for a workload certificate.
 type SignRequest struct {
 	// CSR is a PEM "CERTIFICATE REQUEST" whose only SAN is one URI: the SPIFFE ID asked for.
 	CSR []byte
 	// TrustDomain is the mesh's trust domain: the SPIFFE ID must belong to it.
 	TrustDomain string
+	// Lifetime of the certificate (the Mesh's spec.certificates.lifetime); zero means the
+	// backend's default. It is cut short so as not to outlive the CA.
+	Lifetime time.Duration
 }
 
 // Issued is a signed workload certificate.
@@ -45,6 +62,11 @@ type Issued struct {
 	SPIFFEID string
 	// NotAfter is the certificate's expiry.
 	NotAfter time.Time
+	// SerialNumber is the leaf's serial number in lower-case hexadecimal.
+	SerialNumber string
+	// Issuer is the SHA-256 fingerprint (see Fingerprint) of the CA certificate that signed
+	// the leaf: weftd records it to know which workloads must renew after a rotation.
+	Issuer string
 }
 
 // ErrInvalidCSR marks a refused certificate request.

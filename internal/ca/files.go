@@ -68,7 +68,7 @@ func readCert(path string) (*x509.Certificate, []byte, error) {
 	return cert, data, nil
 }
 
-// readKey reads a PEM private key (PKCS#8 or SEC 1 EC).
+// readKey reads a PEM private key (PKCS#8, SEC 1 EC or PKCS#1 RSA).
 func readKey(path string) (crypto.Signer, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -84,6 +84,8 @@ func readKey(path string) (crypto.Signer, error) {
 		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
 	case "EC PRIVATE KEY":
 		key, err = x509.ParseECPrivateKey(block.Bytes)
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 	default:
 		return nil, fmt.Errorf("reading %s: PEM block %q is not a private key", path, block.Type)
 	}

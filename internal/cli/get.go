@@ -22,7 +22,8 @@ func newGetCmd(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get KIND [NAME]",
 		Short: "Show resources or registered workloads",
-		Long: `Show resources (meshes, services, httproutes, gateways) or the registered workloads.
+		Long: `Show resources (meshes, services, httproutes, gateways, mtlspolicies,
+authorizationpolicies) or the registered workloads.
 
 Without -o, a table. With -o yaml or -o json, the full objects as stored (a list is
 {"items": [...]}).`,
@@ -172,14 +173,22 @@ func printWorkloads(w io.Writer, items []wire.Workload, format string) error {
 		}
 		expiry := "-"
 		if wl.CertExpiry != nil {
-			expiry = "in " + shortDuration(time.Until(*wl.CertExpiry))
+			if left := time.Until(*wl.CertExpiry); left >= 0 {
+				expiry = "in " + shortDuration(left)
+			} else {
+				expiry = "expired " + shortDuration(left) + " ago"
+			}
 		}
 		admin := wl.AdminAddress
 		if admin == "" {
 			admin = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", wl.ID, wl.Service, version,
-			wl.Address+":"+strconv.Itoa(int(wl.InboundPort)), admin, wl.SPIFFEID, expiry)
+		service, address := wl.Service, wl.Address+":"+strconv.Itoa(int(wl.InboundPort))
+		if wl.Gateway { // registered for its certificate; it serves no Service
+			service, address = "gateway/"+wl.Service, wl.Address
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", wl.ID, service, version,
+			address, admin, wl.SPIFFEID, expiry)
 	}
 	return tw.Flush()
 }

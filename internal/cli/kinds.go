@@ -18,6 +18,8 @@ var kinds = []kind{
 	{Plural: "services", Kind: "Service"},
 	{Plural: "httproutes", Kind: "HTTPRoute"},
 	{Plural: "gateways", Kind: "Gateway"},
+	{Plural: "mtlspolicies", Kind: "MTLSPolicy"},
+	{Plural: "authorizationpolicies", Kind: "AuthorizationPolicy"},
 	{Plural: "workloads", Kind: "Workload"},
 }
 
@@ -25,6 +27,8 @@ var kindAliases = map[string]string{
 	"mesh": "meshes", "service": "services", "svc": "services",
 	"httproute": "httproutes", "route": "httproutes", "routes": "httproutes",
 	"gateway": "gateways", "gw": "gateways",
+	"mtlspolicy": "mtlspolicies", "mtls": "mtlspolicies",
+	"authorizationpolicy": "authorizationpolicies", "authz": "authorizationpolicies",
 	"workload": "workloads", "wl": "workloads",
 }
 

@@ -1,5 +1,5 @@
-// Package cli implements the weft command line: apply, get, delete, version and demo. It talks to
-// weftd's API only.
+// Package cli implements the weft command line: apply, get, delete, version, mtls report and
+// demo. It talks to weftd's API, and `weft mtls report` also to the proxies' admin endpoints.
 package cli
 
 import (
@@ -49,6 +49,9 @@ It finds weftd through a client config file: --config, else $WEFT_CONFIG, else
 		newGetCmd(o),
 		newDeleteCmd(o),
 		newVersionCmd(o),
+		newTokenCmd(o),
+		newMTLSCmd(o),
+		newCACmd(o),
 		demo.NewCommand(),
 	)
 	return root

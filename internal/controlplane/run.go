@@ -3,7 +3,6 @@ package controlplane
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +25,7 @@ import (
 	"github.com/weftmesh/weft/internal/mesh"
 	"github.com/weftmesh/weft/internal/registry"
 	"github.com/weftmesh/weft/internal/store"
+	"github.com/weftmesh/weft/internal/tokens"
 	"github.com/weftmesh/weft/internal/xds"
 )
 
@@ -47,6 +47,8 @@ type xdsService interface {
 	Update(snap *mesh.Snapshot)
 	Register(g *grpc.Server)
 	Run(ctx context.Context) error
+	// Proxies lists the connected proxies (a CA rotation waits on their trust bundles).
+	Proxies() []xds.ProxyStatus
 }
 
 type newXDSFunc func(cfg xds.Config, log *slog.Logger, reg prometheus.Registerer) xdsService
@@ -82,7 +84,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, makeXDS newXDSFunc) 
 			log.Error("closing the store", "error", err)
 		}
 	}()
-	authority, err := ca.LoadOrCreateBuiltin(ca.BuiltinConfig{Dir: filepath.Join(cfg.DataDir, CADir), LeafTTL: cfg.CertTTL}, log.With("component", "ca"))
+	// The built-in root of <data-dir>/ca signs weftd's serving certificate, which clients
+	// check with client.yaml's CA; workload certificates are the CA manager's (openCA).
+	servingCA, err := ca.LoadOrCreateBuiltin(ca.BuiltinConfig{Dir: filepath.Join(cfg.DataDir, CADir), ServingOnly: true}, log.With("component", "ca"))
 	if err != nil {
 		return err
 	}
@@ -90,11 +94,15 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, makeXDS newXDSFunc) 
 	if err != nil {
 		return err
 	}
+	joinTokens, err := tokens.Open(tokens.Config{}, st.DB(), log.With("component", "tokens"))
+	if err != nil {
+		return err
+	}
 	token, err := loadOrCreateToken(filepath.Join(cfg.DataDir, TokenFile))
 	if err != nil {
 		return err
 	}
-	serving, err := authority.ServingCertificate(filepath.Join(cfg.DataDir, ServingCertFile), filepath.Join(cfg.DataDir, ServingKeyFile), cfg.ExtraSANs)
+	serving, err := servingCA.ServingCertificate(filepath.Join(cfg.DataDir, ServingCertFile), filepath.Join(cfg.DataDir, ServingKeyFile), cfg.ExtraSANs)
 	if err != nil {
 		return err
 	}
@@ -108,11 +116,18 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, makeXDS newXDSFunc) 
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weftd_store_revision", Help: "Revision of the resource store."},
 			func() float64 { return float64(st.Revision()) }),
 	)
+	xdsServer := makeXDS(xds.Config{Debounce: cfg.Debounce}, log.With("component", "xds"), metrics)
+	authority, err := openCA(cfg, st, reg, xdsServer, log.With("component", "ca"))
+	if err != nil {
+		return err
+	}
 	api, err := apiserver.New(apiserver.Config{
 		Token:      token,
 		Store:      st,
 		Registry:   reg,
 		Authority:  authority,
+		CA:         authority,
+		Tokens:     joinTokens,
 		Version:    cfg.Version,
 		Metrics:    promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}),
 		Registerer: metrics,
@@ -120,7 +135,6 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, makeXDS newXDSFunc) 
 	if err != nil {
 		return err
 	}
-	xdsServer := makeXDS(xds.Config{Debounce: cfg.Debounce}, log.With("component", "xds"), metrics)
 
 	apiLn, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
@@ -138,7 +152,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, makeXDS newXDSFunc) 
 		Server: "https://" + dialable(apiLn.Addr()),
 		XDS:    dialable(xdsLn.Addr()),
 		Token:  token,
-		CA:     string(authority.TrustBundle()),
+		CA:     string(servingCA.TrustBundle()),
 	})
 	if err != nil {
 		return err
@@ -151,20 +165,13 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, makeXDS newXDSFunc) 
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.With("component", "api").Handler(), slog.LevelDebug),
 	}
-	roots := x509.NewCertPool()
-	roots.AddCert(authority.Root())
-	grpcServer := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{
-		Certificates: []tls.Certificate{serving},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    roots,
-		MinVersion:   tls.VersionTLS12,
-	})))
+	grpcServer := grpc.NewServer(grpc.Creds(credentials.NewTLS(xdsServerTLS(serving, authority.TrustPool))))
 	xdsServer.Register(grpcServer)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 5)
+	errs := make(chan error, 6)
 	start := func(name string, fn func() error) {
 		wg.Go(func() {
 			if err := fn(); err != nil {
@@ -181,6 +188,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, makeXDS newXDSFunc) 
 	start("snapshots", func() error { return snaps.run(runCtx) })
 	start("xds", func() error { return xdsServer.Run(runCtx) })
 	start("registry", func() error { return reg.Run(runCtx) })
+	start("ca", func() error { return authority.Run(runCtx) })
 	start("xds server", func() error { return grpcServer.Serve(xdsLn) })
 	start("api server", func() error {
 		if err := httpServer.ServeTLS(apiLn, "", ""); !errors.Is(err, http.ErrServerClosed) {

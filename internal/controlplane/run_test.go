@@ -48,6 +48,8 @@ func (f *fakeXDS) Update(s *mesh.Snapshot) {
 
 func (f *fakeXDS) Register(*grpc.Server) {}
 
+func (f *fakeXDS) Proxies() []xds.ProxyStatus { return nil }
+
 func (f *fakeXDS) Run(ctx context.Context) error {
 	<-ctx.Done()
 	return nil

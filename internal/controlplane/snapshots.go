@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/weftmesh/weft/internal/ca"
 	"github.com/weftmesh/weft/internal/mesh"
 	"github.com/weftmesh/weft/internal/registry"
 	"github.com/weftmesh/weft/internal/store"
@@ -17,22 +16,29 @@ import (
 type snapshotter struct {
 	store     store.Store
 	registry  *registry.Registry
-	authority ca.Authority
+	authority trustSource
 	xds       xdsService
 	log       *slog.Logger
 
-	storeCh, registryCh <-chan struct{}
-	unsubscribe         func()
+	storeCh, registryCh, trustCh <-chan struct{}
+	unsubscribe                  func()
+}
+
+// trustSource is the trust bundle and its changes (*ca.Manager).
+type trustSource interface {
+	TrustBundle() []byte
+	Subscribe() (<-chan struct{}, func())
 }
 
 // newSnapshotter subscribes to the changes of the store and the registry; a push after this
 // call sees every change, the ones it misses are signalled to run.
-func newSnapshotter(st store.Store, reg *registry.Registry, authority ca.Authority, x xdsService, log *slog.Logger) *snapshotter {
+func newSnapshotter(st store.Store, reg *registry.Registry, authority trustSource, x xdsService, log *slog.Logger) *snapshotter {
 	s := &snapshotter{store: st, registry: reg, authority: authority, xds: x, log: log}
-	var stopStore, stopReg func()
+	var stopStore, stopReg, stopTrust func()
 	s.storeCh, stopStore = st.Subscribe()
 	s.registryCh, stopReg = reg.Subscribe()
-	s.unsubscribe = func() { stopStore(); stopReg() }
+	s.trustCh, stopTrust = authority.Subscribe()
+	s.unsubscribe = func() { stopStore(); stopReg(); stopTrust() }
 	return s
 }
 
@@ -45,6 +51,7 @@ func (s *snapshotter) run(ctx context.Context) error {
 			return nil
 		case <-s.storeCh:
 		case <-s.registryCh:
+		case <-s.trustCh:
 		}
 		if err := s.push(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("building the mesh snapshot", "error", err)

@@ -80,6 +80,7 @@ func (r *runner) run(ctx context.Context) error {
 		r.layout,
 		r.startWeftd,
 		r.applyResources,
+		r.createJoinTokens,
 		r.startWorkloads,
 		r.waitReady,
 	}
@@ -315,7 +316,8 @@ func (r *runner) startWorkloads(context.Context) error {
 	}
 	drain := r.opts.StopTimeout / 2
 	for _, w := range r.plan.Workloads {
-		c, err := r.procs.start(w.Name()+" proxy", w.logName()+"-proxy", r.bins.Proxy, w.proxyArgs(r.bootstrap, drain)...)
+		args := append(w.proxyArgs(r.bootstrap, drain), r.joinTokenArgs(w.logName()+"-proxy")...)
+		c, err := r.procs.start(w.Name()+" proxy", w.logName()+"-proxy", r.bins.Proxy, args...)
 		if err != nil {
 			return err
 		}
@@ -323,7 +325,8 @@ func (r *runner) startWorkloads(context.Context) error {
 		r.proxies = append(r.proxies, proxyChild{child: c, admin: w.adminAddr()})
 	}
 	g := r.plan.Gateway
-	c, err := r.procs.start(g.Name+" gateway proxy", "gateway-"+g.Name, r.bins.Proxy, g.proxyArgs(r.bootstrap, drain)...)
+	args := append(g.proxyArgs(r.bootstrap, drain), r.joinTokenArgs("gateway-"+g.Name)...)
+	c, err := r.procs.start(g.Name+" gateway proxy", "gateway-"+g.Name, r.bins.Proxy, args...)
 	if err != nil {
 		return err
 	}
@@ -376,6 +379,7 @@ func (r *runner) cleanup(failed bool) {
 		fmt.Fprintln(r.out, "\nStopping the demo...")
 		r.procs.stopAll(r.opts.StopTimeout, func(c *child) int { return r.tiers[c] })
 	}
+	_ = os.RemoveAll(r.tokenDir()) // the proxies' credentials never outlive the demo
 	if r.installed != nil {
 		removed, err := removeConfig(r.opts.ClientConfigPath, r.installed)
 		switch {

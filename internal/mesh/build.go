@@ -43,6 +43,10 @@ func BuildSnapshot(resources []*Resource, workloads []wire.Workload, trustBundle
 			snap.HTTPRoutes = append(snap.HTTPRoutes, o)
 		case *gatewayv1.Gateway:
 			snap.Gateways = append(snap.Gateways, o)
+		case *v1alpha1.MTLSPolicy:
+			snap.MTLSPolicies = append(snap.MTLSPolicies, o)
+		case *v1alpha1.AuthorizationPolicy:
+			snap.AuthorizationPolicies = append(snap.AuthorizationPolicies, o)
 		}
 	}
 	if snap.Mesh == nil {
@@ -53,6 +57,10 @@ func BuildSnapshot(resources []*Resource, workloads []wire.Workload, trustBundle
 	})
 	slices.SortFunc(snap.Gateways, func(a, b *gatewayv1.Gateway) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	sortAuthorizationPolicies(snap.AuthorizationPolicies)
+	slices.SortFunc(snap.MTLSPolicies, func(a, b *v1alpha1.MTLSPolicy) int {
+		return cmp.Or(cmp.Compare(a.Metadata.Namespace, b.Metadata.Namespace), cmp.Compare(a.Metadata.Name, b.Metadata.Name))
 	})
 	td := snap.Mesh.Spec.TrustDomain
 	snap.Workloads = make([]*wire.Workload, 0, len(workloads))

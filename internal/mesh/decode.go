@@ -76,6 +76,10 @@ func decode(raw []byte) (*Resource, error) {
 		obj = &gatewayv1.HTTPRoute{}
 	case KindGateway:
 		obj = &gatewayv1.Gateway{}
+	case KindMTLSPolicy:
+		obj = &v1alpha1.MTLSPolicy{}
+	case KindAuthorizationPolicy:
+		obj = &v1alpha1.AuthorizationPolicy{}
 	}
 	if err := strictUnmarshal(raw, obj); err != nil {
 		fe.Field, fe.Message = jsonErrorField(err)
@@ -102,6 +106,15 @@ func decode(raw []byte) (*Resource, error) {
 		o.ObjectMeta = cleanK8sMeta(o.ObjectMeta)
 		o.Status = gatewayv1.GatewayStatus{}
 		r.Namespace, r.Name = o.Namespace, o.Name
+	case *v1alpha1.MTLSPolicy:
+		defaultMTLSPolicy(o)
+		r.Namespace, r.Name = o.Metadata.Namespace, o.Metadata.Name
+	case *v1alpha1.AuthorizationPolicy:
+		if o.Metadata.Namespace == "" {
+			o.Metadata.Namespace = DefaultNamespace
+		}
+		r.Namespace, r.Name = o.Metadata.Namespace, o.Metadata.Name
+		defaultAuthorizationPolicy(o)
 	}
 	fe.Namespace = r.Namespace
 	switch {

@@ -26,6 +26,7 @@ func defaultMesh(m *v1alpha1.Mesh) {
 	if m.Spec.Defaults.ConnectTimeout == "" {
 		m.Spec.Defaults.ConnectTimeout = DefaultConnectTimeout
 	}
+	defaultMeshTLS(m)
 }
 
 // DefaultMesh returns the Mesh in force when none is applied.

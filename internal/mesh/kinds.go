@@ -15,6 +15,8 @@ const (
 	KindService   = v1alpha1.KindService
 	KindHTTPRoute = "HTTPRoute"
 	KindGateway   = "Gateway"
+	// KindAuthorizationPolicy is Weft's authorization policy (docs/security-authz.md).
+	KindAuthorizationPolicy = v1alpha1.KindAuthorizationPolicy
 )
 
 // GatewayAPIVersion is the apiVersion of the Gateway API kinds weftd accepts.
@@ -45,6 +47,8 @@ var kinds = []KindInfo{
 	{Kind: KindService, APIVersion: v1alpha1.GroupVersion, Plural: "services", Namespaced: true, Short: []string{"svc"}},
 	{Kind: KindHTTPRoute, APIVersion: GatewayAPIVersion, Plural: "httproutes", Namespaced: true},
 	{Kind: KindGateway, APIVersion: GatewayAPIVersion, Plural: "gateways", Namespaced: true, Short: []string{"gw"}},
+	{Kind: KindMTLSPolicy, APIVersion: v1alpha1.GroupVersion, Plural: "mtlspolicies", Namespaced: true, Short: []string{"mtlspolicy", "mtls"}},
+	{Kind: KindAuthorizationPolicy, APIVersion: v1alpha1.GroupVersion, Plural: "authorizationpolicies", Namespaced: true, Short: []string{"authz"}},
 }
 
 // Kinds lists the supported kinds in a stable order.

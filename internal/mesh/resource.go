@@ -35,7 +35,8 @@ func compareKeys(a, b Key) int {
 }
 
 // Resource is one decoded resource. Object is one of *v1alpha1.Mesh, *v1alpha1.Service,
-// *gatewayv1.HTTPRoute or *gatewayv1.Gateway, with defaults filled in.
+// *gatewayv1.HTTPRoute, *gatewayv1.Gateway or *v1alpha1.AuthorizationPolicy, with defaults
+// filled in.
 type Resource struct {
 	Kind      string
 	Namespace string
@@ -63,10 +64,14 @@ func (r *Resource) StoreMeta() StoreMeta {
 		return ownStoreMeta(&o.Metadata)
 	case *v1alpha1.Service:
 		return ownStoreMeta(&o.Metadata)
+	case *v1alpha1.AuthorizationPolicy:
+		return ownStoreMeta(&o.Metadata)
 	case *gatewayv1.HTTPRoute:
 		return k8sStoreMeta(&o.ObjectMeta)
 	case *gatewayv1.Gateway:
 		return k8sStoreMeta(&o.ObjectMeta)
+	case *v1alpha1.MTLSPolicy:
+		return ownStoreMeta(&o.Metadata)
 	}
 	return StoreMeta{}
 }
@@ -78,10 +83,14 @@ func (r *Resource) SetStoreMeta(m StoreMeta) {
 		setOwnStoreMeta(&o.Metadata, m)
 	case *v1alpha1.Service:
 		setOwnStoreMeta(&o.Metadata, m)
+	case *v1alpha1.AuthorizationPolicy:
+		setOwnStoreMeta(&o.Metadata, m)
 	case *gatewayv1.HTTPRoute:
 		setK8sStoreMeta(&o.ObjectMeta, m)
 	case *gatewayv1.Gateway:
 		setK8sStoreMeta(&o.ObjectMeta, m)
+	case *v1alpha1.MTLSPolicy:
+		setOwnStoreMeta(&o.Metadata, m)
 	}
 }
 
@@ -128,10 +137,14 @@ func (r *Resource) userMeta() (labels, annotations map[string]string) {
 		return o.Metadata.Labels, o.Metadata.Annotations
 	case *v1alpha1.Service:
 		return o.Metadata.Labels, o.Metadata.Annotations
+	case *v1alpha1.AuthorizationPolicy:
+		return o.Metadata.Labels, o.Metadata.Annotations
 	case *gatewayv1.HTTPRoute:
 		return o.Labels, o.Annotations
 	case *gatewayv1.Gateway:
 		return o.Labels, o.Annotations
+	case *v1alpha1.MTLSPolicy:
+		return o.Metadata.Labels, o.Metadata.Annotations
 	}
 	return nil, nil
 }
@@ -143,9 +156,13 @@ func (r *Resource) spec() any {
 		return &o.Spec
 	case *v1alpha1.Service:
 		return &o.Spec
+	case *v1alpha1.AuthorizationPolicy:
+		return &o.Spec
 	case *gatewayv1.HTTPRoute:
 		return &o.Spec
 	case *gatewayv1.Gateway:
+		return &o.Spec
+	case *v1alpha1.MTLSPolicy:
 		return &o.Spec
 	}
 	return nil

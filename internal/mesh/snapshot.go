@@ -29,6 +29,10 @@ type Snapshot struct {
 	HTTPRoutes []*gatewayv1.HTTPRoute
 	// Gateways, sorted by namespace/name.
 	Gateways []*gatewayv1.Gateway
+	// AuthorizationPolicies, sorted by namespace/name.
+	AuthorizationPolicies []*v1alpha1.AuthorizationPolicy
+	// MTLSPolicies, sorted by namespace/name.
+	MTLSPolicies []*v1alpha1.MTLSPolicy
 	// Workloads, sorted by ID.
 	Workloads []*wire.Workload
 	// TrustBundle is the PEM of the CA certificates every proxy trusts.

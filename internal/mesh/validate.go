@@ -45,6 +45,7 @@ func Validate(batch, existing []*Resource) ErrorList {
 		}
 		all = append(all, e.list...)
 	}
+	all = append(all, checkMTLSPolicies(batch, v, seen)...)
 	return all
 }
 
@@ -66,6 +67,7 @@ func ValidateDelete(key Key, existing []*Resource) ErrorList {
 			}
 		}
 	}
+	e.list = append(e.list, mtlsPolicyReferrers(key, existing)...)
 	return e.list
 }
 
@@ -89,6 +91,10 @@ func validateResource(e *errs, r *Resource) {
 		validateHTTPRoute(e, o)
 	case *gatewayv1.Gateway:
 		validateGateway(e, o)
+	case *v1alpha1.MTLSPolicy:
+		validateMTLSPolicy(e, o)
+	case *v1alpha1.AuthorizationPolicy:
+		validateAuthorizationPolicy(e, o)
 	default:
 		e.add("kind", "%q is not supported; supported: %s", r.Kind, SupportedKinds())
 	}
@@ -113,11 +119,13 @@ func validateMesh(e *errs, m *v1alpha1.Mesh) {
 	if err := ValidateTrustDomain(m.Spec.TrustDomain); err != nil {
 		e.add("spec.trustDomain", "%v", err)
 	}
+	validateMeshCertificates(e, m)
 	if d := m.Spec.Defaults; d != nil && d.ConnectTimeout != "" {
 		if t, err := time.ParseDuration(d.ConnectTimeout); err != nil || t <= 0 {
 			e.add("spec.defaults.connectTimeout", "%q is not a positive duration (e.g. \"2s\")", d.ConnectTimeout)
 		}
 	}
+	validateMeshTLS(e, m)
 }
 
 // appProtocols are the protocols a service port may declare.
@@ -156,6 +164,7 @@ func validateService(e *errs, s *v1alpha1.Service) {
 		if !appProtocols[p.AppProtocol] {
 			e.add(f.child("appProtocol"), "%q is not supported; use http, http2, grpc or tcp", p.AppProtocol)
 		}
+		validateServerFirst(e, f, p)
 	}
 	for k := range s.Spec.Selector {
 		if k == "" {

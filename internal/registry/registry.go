@@ -84,7 +84,9 @@ type Registry struct {
 
 	mu        sync.Mutex
 	workloads map[string]*wire.Workload
-	revision  uint64
+	// certs records the certificate last issued to each workload (certs.go).
+	certs    map[string]CertInfo
+	revision uint64
 }
 
 // Open loads the registrations persisted in db (in the bucket "workloads") and returns the
@@ -112,14 +114,14 @@ func Open(cfg Config, db *bolt.DB, log *slog.Logger) (*Registry, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Registry{cfg: cfg, db: db, log: log, workloads: map[string]*wire.Workload{}}
+	r := &Registry{cfg: cfg, db: db, log: log, workloads: map[string]*wire.Workload{}, certs: map[string]CertInfo{}}
 	minExpiry := cfg.Now().Add(cfg.TTL)
 	err := db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(workloadsBucket)
 		if err != nil {
 			return fmt.Errorf("creating bucket %s: %w", workloadsBucket, err)
 		}
-		return b.ForEach(func(k, v []byte) error {
+		err = b.ForEach(func(k, v []byte) error {
 			w, err := decodeWorkload(v)
 			if err != nil {
 				return fmt.Errorf("reading stored workload %s: %w", k, err)
@@ -130,6 +132,10 @@ func Open(cfg Config, db *bolt.DB, log *slog.Logger) (*Registry, error) {
 			r.workloads[w.ID] = w
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		return r.loadCerts(tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("loading workloads: %w", err)
@@ -174,6 +180,12 @@ func (r *Registry) Register(in wire.Workload) (wire.Workload, error) {
 	changed := !existed || !sameRegistration(old, w)
 	if changed {
 		if err := r.persist(w); err != nil {
+			return wire.Workload{}, err
+		}
+	}
+	if _, recorded := r.certs[w.ID]; recorded && w.CertExpiry == nil {
+		// Another identity: the recorded certificate is not this registration's.
+		if err := r.db.Update(func(tx *bolt.Tx) error { return r.forgetCertLocked(tx, w.ID) }); err != nil {
 			return wire.Workload{}, err
 		}
 	}
@@ -254,23 +266,6 @@ func (r *Registry) List() []wire.Workload {
 	return out
 }
 
-// SetCertExpiry records the expiry of the certificate last issued to a workload.
-func (r *Registry) SetCertExpiry(id string, expiry time.Time) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	w, ok := r.workloads[id]
-	if !ok {
-		return &NotFoundError{ID: id}
-	}
-	updated := clone(w)
-	updated.CertExpiry = &expiry
-	if err := r.persist(updated); err != nil {
-		return err
-	}
-	r.workloads[id] = updated
-	return nil
-}
-
 // Sweep removes the workloads whose lease ran out and returns their IDs.
 func (r *Registry) Sweep() ([]string, error) {
 	r.mu.Lock()
@@ -291,6 +286,9 @@ func (r *Registry) Sweep() ([]string, error) {
 		for _, id := range expired {
 			if err := b.Delete([]byte(id)); err != nil {
 				return fmt.Errorf("deleting workload %s: %w", id, err)
+			}
+			if err := r.forgetCertLocked(tx, id); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -343,7 +341,10 @@ func (r *Registry) persist(w *wire.Workload) error {
 
 func (r *Registry) removeLocked(id string) error {
 	err := r.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(workloadsBucket).Delete([]byte(id))
+		if err := tx.Bucket(workloadsBucket).Delete([]byte(id)); err != nil {
+			return err
+		}
+		return r.forgetCertLocked(tx, id)
 	})
 	if err != nil {
 		return fmt.Errorf("deleting workload %s: %w", id, err)

@@ -274,7 +274,7 @@ func TestRestartKeepsRegistrationsUnderLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	expiry := clk.Now().Add(24 * time.Hour).Truncate(time.Second)
-	if err := r.SetCertExpiry("w1", expiry); err != nil {
+	if err := r.RecordCertificate("w1", CertInfo{SerialNumber: "1f", Issuer: "AB:CD", NotAfter: expiry}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -297,6 +297,9 @@ func TestRestartKeepsRegistrationsUnderLease(t *testing.T) {
 	}
 	if got[0].CertExpiry == nil || !got[0].CertExpiry.Equal(expiry) {
 		t.Errorf("w1 cert expiry = %v, want %v", got[0].CertExpiry, expiry)
+	}
+	if c, ok := r.Certificate("w1"); !ok || c.Issuer != "AB:CD" || c.SerialNumber != "1f" || !c.NotAfter.Equal(expiry) {
+		t.Errorf("w1 certificate record after restart = %+v (found %v), want issuer AB:CD, serial 1f", c, ok)
 	}
 
 	// The extension is not forever: proxies that do not come back leave.

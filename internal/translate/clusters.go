@@ -19,7 +19,8 @@ import (
 // snapshot's order (by ID): workloads of the Service's namespace whose effective labels match
 // spec.selector, or, when the Service has no selector, whose Service is the Service's name;
 // and that serve the port (a workload that lists no Ports serves them all). Proxyless and
-// sidecar workloads are both returned.
+// sidecar workloads are both returned; gateways, registered only for their certificates,
+// never are.
 func SelectWorkloads(snap *mesh.Snapshot, key mesh.NamespacedName, port int32) []*wire.Workload {
 	svc := snap.Services[key]
 	if svc == nil {
@@ -27,7 +28,7 @@ func SelectWorkloads(snap *mesh.Snapshot, key mesh.NamespacedName, port int32) [
 	}
 	var out []*wire.Workload
 	for _, w := range snap.Workloads {
-		if w.Namespace != key.Namespace || !selects(svc, key.Name, w) || !servesPort(w, port) {
+		if w.Gateway || w.Namespace != key.Namespace || !selects(svc, key.Name, w) || !servesPort(w, port) {
 			continue
 		}
 		out = append(out, w)
@@ -106,6 +107,9 @@ func (b *builder) outboundCluster(name string, sc serviceCluster, workloads []*w
 		}
 		c.TypedExtensionProtocolOptions = opts
 	}
+	if b.plaintextTo(sc) {
+		return c, nil // DISABLE: the called proxies accept plaintext only
+	}
 	var sans []*tlsv3.SubjectAltNameMatcher
 	for _, id := range b.spiffeIDs(workloads) {
 		sans = append(sans, uriSANExact(id))
@@ -118,7 +122,7 @@ func (b *builder) outboundCluster(name string, sc serviceCluster, workloads []*w
 	}
 	ts, err := tlsTransportSocket(&tlsv3.UpstreamTlsContext{
 		Sni:              wire.InboundSNI(sc.port.Port),
-		CommonTlsContext: commonTLS(upstreamALPN(protocol), sans),
+		CommonTlsContext: b.withTLSParams(commonTLS(upstreamALPN(protocol), sans)),
 	})
 	if err != nil {
 		return nil, err
@@ -140,10 +144,11 @@ func upstreamALPN(protocol string) []string {
 	}
 }
 
-// loadAssignment lists the workloads' addresses (Address:InboundPort). For a proxyless gRPC
-// client they sit in one (empty) locality of weight 1: gRPC refuses a locality without one
-// and ignores one without a weight.
-func (b *builder) loadAssignment(cluster string, workloads []*wire.Workload) *endpointv3.ClusterLoadAssignment {
+// loadAssignment lists the workloads' addresses: Address and the inbound port of the service
+// port (its dedicated inbound port, else the shared one). For a proxyless gRPC client they
+// sit in one (empty) locality of weight 1: gRPC refuses a locality without one and ignores
+// one without a weight.
+func (b *builder) loadAssignment(cluster string, port int32, workloads []*wire.Workload) *endpointv3.ClusterLoadAssignment {
 	la := &endpointv3.ClusterLoadAssignment{ClusterName: cluster}
 	if len(workloads) == 0 {
 		return la
@@ -155,7 +160,7 @@ func (b *builder) loadAssignment(cluster string, workloads []*wire.Workload) *en
 	for _, w := range workloads {
 		loc.LbEndpoints = append(loc.LbEndpoints, &endpointv3.LbEndpoint{
 			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-				Address: socketAddress(w.Address, w.InboundPort),
+				Address: socketAddress(w.Address, w.InboundPortFor(port)),
 			}},
 		})
 	}

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/weftmesh/weft/internal/wire"
 )
@@ -119,6 +121,9 @@ type hcmConfig struct {
 	// Exactly one of rds and inline is set.
 	rds    string
 	inline *routev3.RouteConfiguration
+	// authz are RBAC filters that run before the router; with them, paths are normalised
+	// (and requests with encoded slashes refused) before anything matches them.
+	authz []*hcmv3.HttpFilter
 }
 
 // httpConnectionManager builds an HttpConnectionManager with the router as its only filter.
@@ -130,10 +135,15 @@ func httpConnectionManager(c hcmConfig) (*hcmv3.HttpConnectionManager, error) {
 	m := &hcmv3.HttpConnectionManager{
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
 		StatPrefix: c.statPrefix,
-		HttpFilters: []*hcmv3.HttpFilter{{
+		HttpFilters: append(slices.Clone(c.authz), &hcmv3.HttpFilter{
 			Name:       wellknown.Router,
 			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: router},
-		}},
+		}),
+	}
+	if len(c.authz) > 0 {
+		m.NormalizePath = wrapperspb.Bool(true)
+		m.MergeSlashes = true
+		m.PathWithEscapedSlashesAction = hcmv3.HttpConnectionManager_REJECT_REQUEST
 	}
 	if c.inline != nil {
 		m.RouteSpecifier = &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: c.inline}

@@ -41,8 +41,9 @@ func (b *builder) sidecar() error {
 	return nil
 }
 
-// inbound builds the mutual-TLS inbound listener: one filter chain per app port, selected by
-// the SNI p<port>.inbound.weft, forwarding to the cluster inbound|<port> (the local app).
+// inbound builds the inbound listeners: one filter chain per app port, selected by the SNI
+// p<port>.inbound.weft, forwarding to the cluster inbound|<port> (the local app), laid out
+// by each port's mutual TLS mode (see inboundPlan).
 func (b *builder) inbound() error {
 	meta := b.proxy.Meta
 	if len(meta.Apps) == 0 || meta.InboundPort == 0 {
@@ -50,21 +51,18 @@ func (b *builder) inbound() error {
 	}
 	apps := slices.Clone(meta.Apps)
 	slices.SortStableFunc(apps, func(x, y wire.AppPort) int { return cmp.Compare(x.Port, y.Port) })
-	inspector, err := tlsInspector()
-	if err != nil {
-		return err
-	}
 	l := &listenerv3.Listener{
-		Name:            wire.InboundListenerName,
-		Address:         socketAddress(bindAddress(meta.Address), meta.InboundPort),
-		ListenerFilters: []*listenerv3.ListenerFilter{inspector},
+		Name:    wire.InboundListenerName,
+		Address: socketAddress(bindAddress(meta.Address), meta.InboundPort),
 	}
+	plan := &inboundPlan{b: b}
 	for i, app := range apps {
 		if i > 0 && apps[i-1].Port == app.Port {
 			continue // the same port twice: the first target wins
 		}
 		protocol := v1alpha1.ProtocolHTTP
-		if _, sp, ok := b.servicePort(meta.Namespace, meta.Service, app.Port); ok {
+		_, sp, ok := b.servicePort(meta.Namespace, meta.Service, app.Port)
+		if ok {
 			protocol = appProtocol(sp)
 		}
 		host, portStr, err := net.SplitHostPort(app.Target)
@@ -86,10 +84,13 @@ func (b *builder) inbound() error {
 		if err != nil {
 			return err
 		}
-		l.FilterChains = append(l.FilterChains, chain)
+		plan.add(app, sp, chain)
 	}
-	b.res.Listeners = append(b.res.Listeners, l)
-	b.usesTLS = true
+	listeners, err := plan.listeners(l)
+	if err != nil {
+		return err
+	}
+	b.res.Listeners = append(b.res.Listeners, listeners...)
 	return nil
 }
 
@@ -98,21 +99,25 @@ func (b *builder) inbound() error {
 func (b *builder) inboundChain(port int32, protocol, cluster string) (*listenerv3.FilterChain, error) {
 	ts, err := tlsTransportSocket(&tlsv3.DownstreamTlsContext{
 		RequireClientCertificate: wrapperspb.Bool(true),
-		CommonTlsContext: commonTLS(
+		CommonTlsContext: b.withTLSParams(commonTLS(
 			[]string{wire.ALPNHTTP2, wire.ALPNHTTP11, wire.ALPNTCP},
 			[]*tlsv3.SubjectAltNameMatcher{uriSANPrefix("spiffe://" + b.trustDomain + "/")},
-		),
+		)),
 	})
 	if err != nil {
 		return nil, err
 	}
 	name := wire.InboundClusterName(port)
 	statPrefix := fmt.Sprintf("inbound_%d", port)
+	authz, err := b.inboundAuthz(port, protocol)
+	if err != nil {
+		return nil, err
+	}
 	var filter *listenerv3.Filter
 	if protocol == v1alpha1.ProtocolTCP {
 		filter, err = tcpProxyFilter(statPrefix, cluster)
 	} else {
-		filter, err = hcmFilter(hcmConfig{statPrefix: statPrefix, inline: &routev3.RouteConfiguration{
+		filter, err = hcmFilter(hcmConfig{statPrefix: statPrefix, authz: authz.http, inline: &routev3.RouteConfiguration{
 			Name: name,
 			VirtualHosts: []*routev3.VirtualHost{{
 				Name:    name,
@@ -127,7 +132,7 @@ func (b *builder) inboundChain(port int32, protocol, cluster string) (*listenerv
 	return &listenerv3.FilterChain{
 		Name:             name,
 		FilterChainMatch: &listenerv3.FilterChainMatch{ServerNames: []string{wire.InboundSNI(port)}},
-		Filters:          []*listenerv3.Filter{filter},
+		Filters:          append(authz.network, filter),
 		TransportSocket:  ts,
 	}, nil
 }

@@ -184,7 +184,7 @@ func (b *builder) finish() error {
 			return err
 		}
 		b.res.Clusters = append(b.res.Clusters, c)
-		b.res.Endpoints = append(b.res.Endpoints, b.loadAssignment(name, workloads))
+		b.res.Endpoints = append(b.res.Endpoints, b.loadAssignment(name, sc.port.Port, workloads))
 	}
 	if b.usesTLS && len(b.snap.TrustBundle) > 0 {
 		b.res.Secrets = append(b.res.Secrets, rootCASecret(b.snap.TrustBundle))

@@ -195,7 +195,14 @@ func TestSelectWorkloads(t *testing.T) {
 	namedElsewhere := workload("byname-2", "other", "byname", "10.0.0.7")
 	namedProxyless := workload("byname-3", "default", "byname", "10.0.0.8")
 	namedProxyless.Proxyless = true
-	addWorkloads(s, named, namedElsewhere, namedProxyless, web1, web2, webOther, overridden, portOnly)
+	// Gateways are registered (for their certificates) but never serve a Service, even when
+	// their name or labels match.
+	gatewayByName := workload("byname-gw", "default", "byname", "10.0.0.9")
+	gatewayByName.Gateway, gatewayByName.InboundPort = true, 0
+	gatewayByLabel := workload("web-gw", "default", "web", "10.0.0.10")
+	gatewayByLabel.Gateway, gatewayByLabel.InboundPort, gatewayByLabel.Version = true, 0, "v2"
+	gatewayByLabel.Labels = map[string]string{"tier": "front"}
+	addWorkloads(s, named, namedElsewhere, namedProxyless, web1, web2, webOther, overridden, portOnly, gatewayByName, gatewayByLabel)
 
 	tests := []struct {
 		service string

@@ -39,6 +39,8 @@ type ProxyMeta struct {
 type AppPort struct {
 	Port   int32  `json:"port"`
 	Target string `json:"target"` // host:port of the application, e.g. 127.0.0.1:9001
+	// InboundPort, when set, is the port of this service port's own inbound listener.
+	InboundPort int32 `json:"inboundPort,omitempty"`
 }
 
 // Upstream is a service a sidecar calls through a local outbound listener.

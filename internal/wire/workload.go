@@ -22,10 +22,16 @@ type Workload struct {
 	InboundPort int32 `json:"inboundPort"`
 	// Ports are the service ports this workload serves.
 	Ports []int32 `json:"ports,omitempty"`
+	// DedicatedInbound lists the service ports that have their own inbound listener port.
+	DedicatedInbound []DedicatedInbound `json:"dedicatedInbound,omitempty"`
 	// AdminAddress is the proxy's admin server (host:port), empty for proxyless workloads.
 	AdminAddress string `json:"adminAddress,omitempty"`
 	// Proxyless marks a workload without a Weft proxy: callers reach InboundPort in plaintext.
 	Proxyless bool `json:"proxyless,omitempty"`
+	// Gateway marks a gateway proxy, registered so that weftd tracks its certificate (a CA
+	// rotation tells it to renew through its lease). Service is the name of the Gateway
+	// resource it serves; it has no inbound port and is never an endpoint of a Service.
+	Gateway bool `json:"gateway,omitempty"`
 	// SPIFFEID is the workload identity (set by weftd).
 	SPIFFEID string `json:"spiffeID,omitempty"`
 	// CertExpiry is the expiry of the last certificate issued to this workload, if any.
@@ -63,7 +69,11 @@ func (w *Workload) Validate() error {
 		return fmt.Errorf("workload %s: serviceAccount is required", w.ID)
 	case w.Address == "":
 		return fmt.Errorf("workload %s: address is required", w.ID)
-	case w.InboundPort <= 0 || w.InboundPort > 65535:
+	case w.Gateway && w.Proxyless:
+		return fmt.Errorf("workload %s: a gateway is a proxy; it cannot be proxyless", w.ID)
+	case w.Gateway && (w.InboundPort != 0 || len(w.Ports) > 0):
+		return fmt.Errorf("workload %s: a gateway serves no service port: inboundPort and ports must be empty", w.ID)
+	case !w.Gateway && (w.InboundPort <= 0 || w.InboundPort > 65535):
 		return fmt.Errorf("workload %s: inboundPort %d is out of range 1-65535", w.ID, w.InboundPort)
 	}
 	for _, p := range w.Ports {
@@ -71,7 +81,7 @@ func (w *Workload) Validate() error {
 			return fmt.Errorf("workload %s: port %d is out of range 1-65535", w.ID, p)
 		}
 	}
-	return nil
+	return w.validateDedicatedInbound()
 }
 
 // SPIFFEID returns the identity of a service account in a trust domain.

@@ -40,6 +40,11 @@ type node struct {
 	sent     map[string]string
 	acked    map[string]string
 	lastNACK string
+	// bundles maps the sds versions handed to the cache and not yet ACKed to the trust
+	// bundle they carry; ackedBundle is the bundle of the sds version last ACKed (trust.go).
+	bundles     map[string][]byte
+	ackedBundle []byte
+	usesBundle  bool
 }
 
 // streamKey identifies a stream: state-of-the-world and delta streams are numbered apart.
@@ -128,8 +133,10 @@ func (s *Server) onRequest(k streamKey, r request) (refused string, err error) {
 		}
 	case k.delta && answered:
 		n.acked[short] = sent.version
+		n.ackedTrust(short, sent.version)
 	case !k.delta && r.nonce != "":
 		n.acked[short] = r.version
+		n.ackedTrust(short, r.version)
 	}
 	if n.meta.Mode == wire.ModeProxyless && r.typeURL == resource.ListenerType {
 		st.trackListeners(k.delta, r)
@@ -271,6 +278,7 @@ func (s *Server) refresh(n *node, since time.Time) {
 		return
 	}
 	n.sent = built.versions
+	n.sentTrust(res, snap.TrustBundle, built.versions)
 	s.metrics.pushes.Inc()
 	if !since.IsZero() {
 		s.metrics.pushLatency.Observe(time.Since(since).Seconds())

@@ -74,6 +74,12 @@ type ProxyStatus struct {
 	Acked map[string]string `json:"acked"`
 	// LastNACK is the error detail of the last NACK, if any.
 	LastNACK string `json:"lastNACK,omitempty"`
+	// UsesTrustBundle is true when the proxy's resources hold the ROOTCA secret (the trust
+	// bundle); a proxy that verifies no peer (a proxyless client) gets none.
+	UsesTrustBundle bool `json:"usesTrustBundle"`
+	// TrustBundle is the trust bundle (PEM) of the ROOTCA secret the proxy last ACKed, nil
+	// before it ACKed one. A CA rotation waits on it.
+	TrustBundle []byte `json:"-"`
 }
 
 // Server is the ADS server. A proxy's resources are computed when its first stream sends its
@@ -211,6 +217,9 @@ func (s *Server) Proxies() []ProxyStatus {
 			Sent:     maps.Clone(n.sent),
 			Acked:    maps.Clone(n.acked),
 			LastNACK: n.lastNACK,
+
+			UsesTrustBundle: n.usesBundle,
+			TrustBundle:     n.ackedBundle,
 		})
 	}
 	slices.SortFunc(out, func(a, b ProxyStatus) int { return cmp.Compare(a.NodeID, b.NodeID) })

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/weftmesh/weft/internal/proxy/config"
+	"github.com/weftmesh/weft/internal/wire"
 )
 
 // DefaultAddr is the default admin address.
@@ -49,6 +50,8 @@ type Config struct {
 	Identity  Identity
 	XDSStatus func() any
 	Config    func() *config.Config
+	// Plaintext feeds GET /mtls/plaintext (nil: 404).
+	Plaintext func() wire.PlaintextReport
 }
 
 // Validate checks the configuration.
@@ -126,6 +129,7 @@ func (s *Server) Handler() http.Handler {
 	}))
 	mux.HandleFunc("GET /config_dump", s.configDump)
 	mux.HandleFunc("POST /drain", s.drain)
+	mux.HandleFunc("GET /mtls/plaintext", s.plaintext)
 	return mux
 }
 

@@ -118,6 +118,7 @@ func newAgent(cfg Config, log *slog.Logger, d deps) (*agent, error) {
 		Identity:  identityView{a},
 		XDSStatus: a.xds.Status,
 		Config:    a.dp.Current,
+		Plaintext: a.dp.PlaintextReport,
 	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("creating the admin server: %w", err)

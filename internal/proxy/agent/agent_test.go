@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -278,13 +279,15 @@ func TestGateway(t *testing.T) {
 	eventually(t, "the first config", func() bool { return h.ev.count("apply") == 1 })
 
 	h.weftd.mu.Lock()
-	csr, csrID, registered := h.weftd.csrs[0], h.weftd.csrIDs[0], len(h.weftd.registered)
+	csr, csrID, registered := h.weftd.csrs[0], h.weftd.csrIDs[0], slices.Clone(h.weftd.registered)
 	h.weftd.mu.Unlock()
-	if registered != 0 {
-		t.Error("a gateway was registered as a workload")
+	// Registered as a gateway (so that weftd tracks its certificate), never as a service.
+	if len(registered) != 1 || !registered[0].Gateway || registered[0].Service != "ingress" || registered[0].InboundPort != 0 ||
+		registered[0].ID != "ingress-1.edge" || registered[0].Namespace != "edge" || registered[0].ServiceAccount != "ingress" {
+		t.Errorf("gateway registrations = %+v, want one gateway registration for ingress", registered)
 	}
-	if csrID != "spiffe://corp.example/ns/edge/sa/ingress" || csr.WorkloadID != "" {
-		t.Errorf("gateway CSR for %q (workload %q), want spiffe://corp.example/ns/edge/sa/ingress and no workload", csrID, csr.WorkloadID)
+	if csrID != "spiffe://corp.example/ns/edge/sa/ingress" || csr.WorkloadID != "ingress-1.edge" {
+		t.Errorf("gateway CSR for %q (workload %q), want spiffe://corp.example/ns/edge/sa/ingress for workload ingress-1.edge", csrID, csr.WorkloadID)
 	}
 	want := wire.ProxyMeta{Mode: wire.ModeGateway, WorkloadID: "ingress-1.edge", Namespace: "edge", ServiceAccount: "ingress",
 		Address: "127.0.0.1", Gateway: "ingress", Version: "v0.0.0-test"}
@@ -295,8 +298,8 @@ func TestGateway(t *testing.T) {
 	if err := h.wait(); err != nil {
 		t.Fatalf("run = %v", err)
 	}
-	if _, ok := h.ev.find("deregister"); ok {
-		t.Error("a gateway deregistered a workload")
+	if _, ok := h.ev.find("deregister"); !ok {
+		t.Errorf("the gateway did not deregister when draining; events: %s", h.ev)
 	}
 	if _, ok := h.ev.find("drain"); !ok {
 		t.Errorf("the gateway did not drain; events: %s", h.ev)

@@ -233,6 +233,7 @@ func (c *Config) validateSidecar() []error {
 			add(fmt.Errorf("upstream %s uses local port %d, the inbound port", u.Key(), u.LocalPort))
 		}
 	}
+	errs = append(errs, c.checkDedicatedInbound()...)
 	return errs
 }
 

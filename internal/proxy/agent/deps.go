@@ -18,7 +18,7 @@ import (
 type weftAPI interface {
 	identity.Signer
 	RegisterWorkload(ctx context.Context, w *wire.Workload) (*apiclient.RegisterResponse, error)
-	RenewLease(ctx context.Context, id string) error
+	RenewLease(ctx context.Context, id string) (*apiclient.RegisterResponse, error)
 	DeregisterWorkload(ctx context.Context, id string) error
 }
 
@@ -27,6 +27,8 @@ type dataPlane interface {
 	Apply(c *config.Config) error
 	Current() *config.Config
 	ListenerAddr(name string) (net.Addr, bool)
+	// PlaintextReport feeds GET /mtls/plaintext.
+	PlaintextReport() wire.PlaintextReport
 	Drain(ctx context.Context) error
 	Close() error
 }

@@ -91,6 +91,7 @@ type fakeWeftd struct {
 	mu           sync.Mutex
 	registerFail []int // statuses answered to the next registrations, then 200
 	renewStatus  int   // when non-zero, answered to renewals
+	renewCert    bool  // lease answers ask the proxy to renew its certificate
 	leaseSeconds int
 	spiffeID     string // answered to registrations
 	workloads    map[string]wire.Workload
@@ -196,6 +197,10 @@ func (f *fakeWeftd) renew(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.ev.add("renew")
+	if f.renewCert {
+		writeJSON(w, http.StatusOK, apiclient.RegisterResponse{ID: r.PathValue("id"), LeaseSeconds: f.leaseSeconds, RenewCertificate: true})
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

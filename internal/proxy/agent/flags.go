@@ -10,17 +10,22 @@ import (
 	"github.com/weftmesh/weft/internal/wire"
 )
 
-// ParseAppPort parses a --app value, PORT=HOST:PORT.
+// ParseAppPort parses a --app value, PORT=HOST:PORT, optionally followed by @INBOUNDPORT: the
+// service port's own inbound listener port.
 func ParseAppPort(s string) (wire.AppPort, error) {
 	portStr, target, ok := strings.Cut(s, "=")
 	if !ok {
-		return wire.AppPort{}, fmt.Errorf("--app %q: want PORT=HOST:PORT, e.g. 8080=127.0.0.1:9080", s)
+		return wire.AppPort{}, fmt.Errorf("--app %q: want PORT=HOST:PORT[@INBOUNDPORT], e.g. 8080=127.0.0.1:9080", s)
 	}
 	port, err := parsePort(portStr)
 	if err != nil {
 		return wire.AppPort{}, fmt.Errorf("--app %q: service port: %w", s, err)
 	}
-	a := wire.AppPort{Port: port, Target: target}
+	target, inbound, err := cutInboundPort(s, target)
+	if err != nil {
+		return wire.AppPort{}, err
+	}
+	a := wire.AppPort{Port: port, Target: target, InboundPort: inbound}
 	if err := checkAppPort(a); err != nil {
 		return wire.AppPort{}, fmt.Errorf("--app %q: %w", s, err)
 	}

@@ -25,14 +25,12 @@ type leaseState struct {
 }
 
 // identify returns the SPIFFE ID to ask a certificate for. A sidecar registers its workload
-// first (retrying until weftd answers) and uses the SPIFFE ID weftd returns. A gateway serves
-// no service, so it is not registered: it asks a certificate for the identity of its service
-// account in the configured trust domain, and weftd refuses it if that is not the mesh's.
+// first (retrying until weftd answers) and uses the SPIFFE ID weftd returns. A gateway
+// registers too, as a gateway (gateway.go), but asks for the identity of its service account
+// in the configured trust domain.
 func (a *agent) identify(ctx context.Context, adminAddr net.Addr) (string, error) {
 	if a.cfg.Mode == wire.ModeGateway {
-		id := wire.SPIFFEID(a.cfg.TrustDomain, a.cfg.Namespace, a.cfg.ServiceAccount)
-		a.log.Info("gateway mode: not registered as a workload", "spiffeID", id, "gateway", a.cfg.Namespace+"/"+a.cfg.Gateway)
-		return id, nil
+		return a.identifyGateway(ctx, adminAddr)
 	}
 	ports := make([]int32, 0, len(a.cfg.Apps))
 	for _, app := range a.cfg.Apps {
@@ -40,16 +38,17 @@ func (a *agent) identify(ctx context.Context, adminAddr net.Addr) (string, error
 	}
 	slices.Sort(ports)
 	a.workload = &wire.Workload{
-		ID:             a.cfg.ID,
-		Service:        a.cfg.Service,
-		Namespace:      a.cfg.Namespace,
-		ServiceAccount: a.cfg.ServiceAccount,
-		Version:        a.cfg.Version,
-		Labels:         maps.Clone(a.cfg.Labels),
-		Address:        a.cfg.Address,
-		InboundPort:    a.cfg.InboundPort,
-		Ports:          ports,
-		AdminAddress:   adminAddr.String(),
+		ID:               a.cfg.ID,
+		Service:          a.cfg.Service,
+		Namespace:        a.cfg.Namespace,
+		ServiceAccount:   a.cfg.ServiceAccount,
+		Version:          a.cfg.Version,
+		Labels:           maps.Clone(a.cfg.Labels),
+		Address:          a.cfg.Address,
+		InboundPort:      a.cfg.InboundPort,
+		Ports:            ports,
+		DedicatedInbound: dedicatedInbound(a.cfg.Apps),
+		AdminAddress:     adminAddr.String(),
 	}
 	if err := a.workload.Validate(); err != nil {
 		a.workload = nil
@@ -113,14 +112,18 @@ func (a *agent) register(ctx context.Context) (*apiclient.RegisterResponse, erro
 	return a.api.RegisterWorkload(ctx, a.workload)
 }
 
-// leaseLoop renews the lease every third of its duration until ctx is done. When weftd has
-// forgotten the workload (it restarted without its store, or the lease ran out during an
-// outage), it registers again. Failures are retried sooner, with backoff, and never stop the
-// proxy: a proxy that loses weftd keeps serving.
+// maxLeaseInterval bounds the time between lease renewals: a renewal's answer is how a CA
+// rotation tells the proxy to renew its certificate, so it must come soon enough.
+const maxLeaseInterval = 5 * time.Second
+
+// leaseLoop renews the lease every third of its duration (at most every maxLeaseInterval)
+// until ctx is done. When weftd has forgotten the workload (it restarted without its store,
+// or the lease ran out during an outage), it registers again. Failures are retried sooner,
+// with backoff, and never stop the proxy: a proxy that loses weftd keeps serving.
 func (a *agent) leaseLoop(ctx context.Context) {
 	failures := 0
 	for {
-		interval := max(a.lease.ttl/3, 50*time.Millisecond)
+		interval := min(max(a.lease.ttl/3, 50*time.Millisecond), maxLeaseInterval)
 		wait := interval
 		if failures > 0 {
 			wait = min(backoff(failures, a.deps.retryMin, a.deps.retryMax), interval)
@@ -149,24 +152,27 @@ func (a *agent) leaseLoop(ctx context.Context) {
 	}
 }
 
-// renew renews the lease, or registers again if weftd does not know the workload.
+// renew renews the lease, or registers again if weftd does not know the workload. When
+// weftd's answer asks for it (a CA rotation), the certificate is renewed at once.
 func (a *agent) renew(ctx context.Context) error {
 	callCtx, cancel := context.WithTimeout(ctx, a.deps.callTimeout)
-	err := a.api.RenewLease(callCtx, a.workload.ID)
+	resp, err := a.api.RenewLease(callCtx, a.workload.ID)
 	cancel()
 	if err == nil {
+		a.renewCertificateIfAsked(resp)
 		return nil
 	}
 	if !errors.Is(err, apiclient.ErrNotFound) {
 		return fmt.Errorf("renewing the lease: %w", err)
 	}
 	a.log.Warn("weftd does not know this workload any more; registering it again")
-	resp, err := a.register(ctx)
+	resp, err = a.register(ctx)
 	if err != nil {
 		return fmt.Errorf("registering again: %w", err)
 	}
 	a.lease.ttl = leaseTTL(resp)
-	if resp.SPIFFEID != "" && resp.SPIFFEID != a.lease.spiffeID {
+	a.renewCertificateIfAsked(resp)
+	if resp.SPIFFEID != "" && resp.SPIFFEID != a.lease.spiffeID && !a.workload.Gateway {
 		a.log.Warn("weftd now gives this workload another SPIFFE ID; restart the proxy to use it",
 			"current", a.lease.spiffeID, "new", resp.SPIFFEID)
 	}

@@ -158,7 +158,8 @@ func (s *Set) endpoint(name string, c *config.Cluster, addr string, prev *Set, o
 }
 
 // endpointKey identifies an endpoint's connections: cluster, address, protocol, timeouts and
-// the TLS settings other than the allowed peer identities.
+// the TLS settings (server name, ALPN, versions and cipher suites) other than the allowed peer
+// identities.
 func endpointKey(cluster string, c *config.Cluster, addr string) string {
 	var b strings.Builder
 	b.WriteString(cluster)
@@ -173,6 +174,8 @@ func endpointKey(cluster string, c *config.Cluster, addr string) string {
 		b.WriteString(t.SNI)
 		b.WriteByte('|')
 		b.WriteString(strings.Join(t.ALPN, ","))
+		b.WriteByte('|')
+		b.WriteString(mtls.ParamsKey(t.Params))
 	}
 	return b.String()
 }

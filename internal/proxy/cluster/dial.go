@@ -51,7 +51,6 @@ func newDialer(address string, c *config.Cluster, opts *Options, gauge Gauge) *d
 		alpn = defaultALPN(c.Protocol)
 	}
 	d.tls = &tls.Config{
-		MinVersion: tls.VersionTLS13,
 		ServerName: sni,
 		NextProtos: append([]string(nil), alpn...),
 		// The default verification checks a DNS name the mesh does not use; VerifyConnection
@@ -70,6 +69,7 @@ func newDialer(address string, c *config.Cluster, opts *Options, gauge Gauge) *d
 		},
 		ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
 	}
+	mtls.Apply(d.tls, c.TLS.Params)
 	return d
 }
 

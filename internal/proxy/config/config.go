@@ -32,6 +32,8 @@ type Listener struct {
 	// FilterChains: a connection takes the first chain whose match fits (by TLS server name;
 	// a chain with no ServerNames matches any). Outbound and gateway listeners have one chain.
 	FilterChains []*FilterChain
+	// Detection, when set, tells TLS from plaintext by the first bytes (see mtls.go).
+	Detection *Detection
 }
 
 // FilterChain is what a matched connection runs.
@@ -39,6 +41,8 @@ type FilterChain struct {
 	Name string
 	// ServerNames (SNI) this chain matches; empty matches any.
 	ServerNames []string
+	// TransportProtocol this chain matches: TransportTLS, TransportRaw or TransportAny.
+	TransportProtocol string
 	// TLS, when set, terminates mutual TLS with the proxy's own certificate.
 	TLS *DownstreamTLS
 	// Exactly one of HTTP and TCP is set.
@@ -56,6 +60,8 @@ type DownstreamTLS struct {
 	AllowedSANs []string
 	// start with one of these prefixes (e.g. "spiffe://weft.local/").
 	AllowedSANPrefixes []string
+	// Params are the TLS versions and cipher suites accepted; nil means TLS 1.3 only.
+	Params *TLSParams
 }
 
 // HTTPConnectionManager serves HTTP/1.1 and HTTP/2 on a connection and routes each request.
@@ -65,12 +71,14 @@ type HTTPConnectionManager struct {
 	RouteName string
 	// Inline is a route table carried in the listener itself.
 	Inline *RouteTable
+	Authz  *Authz // RBAC filters before the router, if any (see Authz)
 }
 
 // TCPProxy forwards the connection's bytes to a cluster.
 type TCPProxy struct {
 	StatPrefix string
 	Cluster    string
+	Authz      *Authz // network RBAC filters checked once the connection is up, if any
 }
 
 // RouteTable is a route configuration: virtual hosts, each with ordered routes.
@@ -167,4 +175,6 @@ type UpstreamTLS struct {
 	// The peer's URI SAN must equal one of AllowedSANs or start with one of AllowedSANPrefixes.
 	AllowedSANs        []string
 	AllowedSANPrefixes []string
+	// Params are the TLS versions and cipher suites offered; nil means TLS 1.3 only.
+	Params *TLSParams
 }

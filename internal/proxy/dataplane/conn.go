@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/weftmesh/weft/internal/proxy/cluster"
 	"github.com/weftmesh/weft/internal/proxy/dataplane/mtls"
 	"github.com/weftmesh/weft/internal/proxy/h2"
 	"github.com/weftmesh/weft/internal/proxy/http1"
@@ -58,7 +57,8 @@ func (r *Runtime) newListener(name string, v *listenerView) (*listenerRT, error)
 		met:     r.met.forListener(name),
 	}
 	l.view.Store(v)
-	l.tlsBase = &tls.Config{MinVersion: tls.VersionTLS13, GetConfigForClient: l.configForClient}
+	// The versions that apply are those of the config GetConfigForClient returns (the chain's).
+	l.tlsBase = &tls.Config{MinVersion: tls.VersionTLS12, GetConfigForClient: l.configForClient}
 	fwd, err := h2.NewForwarder(h2.ForwarderConfig{Resolve: l.resolve, Observe: l.met.observe, Logger: l.log})
 	if err != nil {
 		return nil, err
@@ -120,6 +120,10 @@ func (l *listenerRT) close() {
 // handle serves one accepted connection; the listener closes it when handle returns.
 func (l *listenerRT) handle(c net.Conn) {
 	v := l.view.Load()
+	if v.detect != nil {
+		l.handleDetect(c, v.detect)
+		return
+	}
 	if v.tls {
 		l.handleTLS(c)
 		return
@@ -128,8 +132,9 @@ func (l *listenerRT) handle(c net.Conn) {
 	if ch == nil {
 		return
 	}
+	l.notePlaintext(c, ch, 0)
 	if ch.tcp != nil {
-		l.proxyTCP(c, ch.tcp)
+		l.proxyTCP(c, ch)
 		return
 	}
 	l.handleHTTP(c, "", true)
@@ -152,7 +157,7 @@ func (l *listenerRT) handleTLS(c net.Conn) {
 	case ch == nil:
 		return
 	case ch.tcp != nil:
-		l.proxyTCP(tc, ch.tcp)
+		l.proxyTCP(tc, ch)
 	case cs.NegotiatedProtocol == alpnH2:
 		l.http.ServeConn(tc)
 	case cs.NegotiatedProtocol == alpnWeftTCP:
@@ -172,8 +177,7 @@ func (l *listenerRT) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, e
 		return nil, fmt.Errorf("no TLS filter chain for server name %q", hello.ServerName)
 	}
 	trust, sans, require := v.st.trust, ch.sans, ch.tls.RequireClientCert
-	return &tls.Config{
-		MinVersion:     tls.VersionTLS13,
+	c := &tls.Config{
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return l.rt.getCertificate() },
 		NextProtos:     ch.tls.ALPN,
 		// The certificate is checked in VerifyConnection, against the trust bundle in force
@@ -185,7 +189,9 @@ func (l *listenerRT) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, e
 			}
 			return mtls.VerifyPeer(cs.PeerCertificates, trust, sans)
 		},
-	}, nil
+	}
+	mtls.Apply(c, ch.tls.Params)
+	return c, nil
 }
 
 // handleHTTP serves an HTTP connection: sniffing the HTTP/2 preface first when asked, then the
@@ -210,8 +216,13 @@ func (l *listenerRT) handleHTTP(c net.Conn, sni string, sniff bool) {
 	l.http.ServeConn(c)
 }
 
-// proxyTCP forwards the connection to an endpoint of cl.
-func (l *listenerRT) proxyTCP(down net.Conn, cl *cluster.Cluster) {
+// proxyTCP forwards the connection to an endpoint of the TCP chain's cluster, once the chain's
+// authorization allows it.
+func (l *listenerRT) proxyTCP(down net.Conn, ch *chainView) {
+	if !l.authorizeConn(down, ch) {
+		return
+	}
+	cl := ch.tcp
 	ep := cl.Pick()
 	if ep == nil {
 		l.log.Warn("tcp proxy: cluster has no endpoint", "cluster", cl.Name())
@@ -234,8 +245,9 @@ func (l *listenerRT) proxyTCP(down net.Conn, cl *cluster.Cluster) {
 // carries the TLS server name of the connection it wraps, if any.
 type sniffedConn struct {
 	net.Conn
-	prefix []byte
-	sni    string
+	prefix  []byte
+	sni     string
+	bridged bool // a connection of the fast path's bridge (see listenerRT.bridge)
 }
 
 func (c *sniffedConn) Read(p []byte) (int, error) {
@@ -289,6 +301,7 @@ type sniKey struct{}
 // connContext carries a sniffed TLS connection's server name to the requests net/http serves
 // on it (a *tls.Conn has it in Request.TLS).
 func connContext(ctx context.Context, c net.Conn) context.Context {
+	ctx = withConnPeer(ctx, c)
 	if sc, ok := c.(*sniffedConn); ok && sc.sni != "" {
 		return context.WithValue(ctx, sniKey{}, sc.sni)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/weftmesh/weft/internal/proxy/config"
 	"github.com/weftmesh/weft/internal/proxy/http1"
+	"github.com/weftmesh/weft/internal/proxy/router"
 )
 
 // serveFast serves an HTTP/1.1 connection on the fast path (package http1): routing on the
@@ -16,7 +17,7 @@ import (
 func (l *listenerRT) serveFast(c net.Conn, sni string) bool {
 	ctx, cancel := context.WithCancel(l.ctx)
 	defer cancel()
-	fc := &fastConn{l: l, sni: sni, cancel: cancel}
+	fc := &fastConn{l: l, sni: sni, cancel: cancel, conn: c}
 	srv := &http1.Server{
 		Route:   fc.route,
 		Observe: fc.observe,
@@ -31,6 +32,8 @@ type fastConn struct {
 	l      *listenerRT
 	sni    string
 	cancel context.CancelFunc
+	conn   net.Conn
+	authz  fastAuthz // used when the chain has authorization
 }
 
 // route picks the upstream pool of a request. It reads the config in force at each request and
@@ -38,9 +41,21 @@ type fastConn struct {
 func (fc *fastConn) route(r *http1.Request) http1.Decision {
 	ch := fc.l.view.Load().chainFor(fc.sni)
 	if ch == nil || ch.table == nil {
-		return http1.Decision{Status: http.StatusNotFound}
+		if fc.sni == plaintextSNI {
+			fc.cancel() // the port no longer takes plaintext: close after this answer
+		}
+		return http1.Decision{Status: noChainStatus(fc.sni)}
 	}
-	rt := ch.table.Match(h1Request{r})
+	var req router.Request = h1Request{r}
+	var target []byte
+	if ch.authz != nil {
+		var d http1.Decision
+		var ok bool
+		if req, target, d, ok = fc.authorize(r, ch.authz); !ok {
+			return d
+		}
+	}
+	rt := ch.table.Match(req)
 	switch {
 	case rt == nil:
 		return http1.Decision{Status: http.StatusNotFound}
@@ -53,13 +68,13 @@ func (fc *fastConn) route(r *http1.Request) http1.Decision {
 		// speak: hand the request to the net/http path, and close this connection after it so
 		// that the client's next connection goes there directly.
 		fc.cancel()
-		return http1.Decision{Pool: fc.l.bridge(fc.sni), Timeout: rt.Timeout}
+		return http1.Decision{Pool: fc.l.bridge(fc.sni), Timeout: rt.Timeout, Target: target}
 	}
 	ep := cl.Pick()
 	if ep == nil {
 		return http1.Decision{Status: http.StatusServiceUnavailable}
 	}
-	return http1.Decision{Pool: ep.H1Pool(), Timeout: rt.Timeout}
+	return http1.Decision{Pool: ep.H1Pool(), Timeout: rt.Timeout, Target: target}
 }
 
 // bridge returns the listener's pool of in-memory connections to its own net/http server, for
@@ -75,7 +90,7 @@ func (l *listenerRT) bridge(sni string) *http1.Pool {
 	}
 	p := http1.NewPool(func(context.Context) (net.Conn, error) {
 		near, far := net.Pipe()
-		go l.http.ServeConn(&sniffedConn{Conn: far, sni: sni})
+		go l.http.ServeConn(&sniffedConn{Conn: far, sni: sni, bridged: true})
 		return near, nil
 	}, 4)
 	l.bridges[sni] = p

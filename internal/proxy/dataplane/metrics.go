@@ -26,6 +26,7 @@ type metrics struct {
 	downstream        *prometheus.GaugeVec
 	upstream          *prometheus.GaugeVec
 	handshakeFailures *prometheus.CounterVec
+	mtls              mtlsMetrics
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,10 +49,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 				"(no_client_cert, untrusted, san_mismatch, plaintext, other).",
 		}, []string{"listener", "reason"}),
 	}
+	mt, err := newMTLSMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	m.mtls = mt
 	if reg == nil {
 		return m, nil
 	}
-	var err error
 	if m.requests, err = register(reg, m.requests); err != nil {
 		return nil, err
 	}

@@ -16,7 +16,12 @@ func (l *listenerRT) resolve(r *http.Request) h2.Target {
 	}
 	ch := l.view.Load().chainFor(sni)
 	if ch == nil || ch.table == nil {
-		return h2.Target{Status: http.StatusNotFound}
+		return h2.Target{Status: noChainStatus(sni)}
+	}
+	if ch.authz != nil {
+		if t, ok := l.authorizeHTTP(r, ch.authz); !ok {
+			return t
+		}
 	}
 	rt := ch.table.Match(httpRequest{r})
 	switch {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weftmesh/weft/internal/proxy/authz"
 	"github.com/weftmesh/weft/internal/proxy/cluster"
 	"github.com/weftmesh/weft/internal/proxy/config"
 )
@@ -81,6 +82,7 @@ type Runtime struct {
 	log   *slog.Logger
 	met   *metrics
 	copts cluster.Options
+	authz *authz.Reporter // logs and counts authorization decisions
 
 	state atomic.Pointer[state]
 
@@ -91,6 +93,8 @@ type Runtime struct {
 	retired   sync.WaitGroup
 	// endpoints removed by an update, closed after a grace period (see retireEndpoints)
 	oldEndpoints map[*time.Timer][]*cluster.Endpoint
+	// plaintext remembers who sent plaintext to the inbound listeners (see PlaintextReport).
+	plaintext *plaintextTable
 }
 
 // New returns a Runtime with no listener. Apply starts serving.
@@ -102,14 +106,20 @@ func New(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	rep, err := authz.NewReporter(cfg.Logger, cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	r := &Runtime{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		met:       met,
+		authz:     rep,
 		listeners: make(map[string]*listenerRT),
 		retiring:  make(map[*listenerRT]struct{}),
 
 		oldEndpoints: make(map[*time.Timer][]*cluster.Endpoint),
+		plaintext:    newPlaintextTable(time.Now, maxPlaintextSources),
 	}
 	r.copts = cluster.Options{
 		Certificate:        cfg.Certs.Certificate,
@@ -144,6 +154,9 @@ func (r *Runtime) Apply(c *config.Config) error {
 	prev := r.state.Load()
 	st, views, err := compile(c, prev, r.copts)
 	if err != nil {
+		return fmt.Errorf("applying config %q: %w", c.Version, err)
+	}
+	if err := r.compileAuthz(views); err != nil {
 		return fmt.Errorf("applying config %q: %w", c.Version, err)
 	}
 

@@ -29,7 +29,8 @@ type listenerView struct {
 	cfg    *config.Listener
 	st     *state
 	chains []*chainView
-	tls    bool // the listener terminates TLS
+	tls    bool       // the listener terminates TLS
+	detect *detection // set when the listener tells TLS from plaintext by the first bytes
 }
 
 // chainView is a compiled filter chain.
@@ -37,17 +38,29 @@ type chainView struct {
 	name        string
 	serverNames []string
 	tls         *config.DownstreamTLS
+	transport   string // the transport protocol the chain matches (config.Transport*)
 	sans        mtls.SANPolicy
 	table       *routeTable      // HTTP chains
 	tcp         *cluster.Cluster // TCP chains
+	authz       *chainAuthz      // the chain's authorization, if any
 	// fastH1: every cluster the routes reach speaks HTTP/1.1, so HTTP/1.1 downstream
 	// connections can take the fast path.
 	fastH1 bool
 }
 
-// chainFor returns the first chain matching the TLS server name (empty for plaintext), or nil.
+// chainFor returns the first chain matching the TLS server name (empty for plaintext, or
+// plaintextSNI for plaintext on a listener that tells TLS from plaintext), or nil.
 func (v *listenerView) chainFor(sni string) *chainView {
+	if sni == plaintextSNI {
+		if v.detect != nil {
+			return v.detect.plain
+		}
+		return nil
+	}
 	for _, c := range v.chains {
+		if c.tls == nil && v.detect != nil {
+			continue // on a listener that tells them apart, a plaintext chain takes no TLS
+		}
 		if len(c.serverNames) == 0 {
 			return c
 		}
@@ -126,14 +139,15 @@ func (b *viewBuilder) listener(name string, l *config.Listener) (*listenerView, 
 		if err != nil {
 			return nil, fmt.Errorf("filter_chains[%d]: %w", i, err)
 		}
-		if (cv.tls != nil) != v.tls {
-			return nil, fmt.Errorf("filter_chains[%d]: mixes TLS and plaintext chains on one listener", i)
+		if (cv.tls != nil) != v.tls && l.Detection == nil {
+			return nil, fmt.Errorf("filter_chains[%d]: mixes TLS and plaintext chains on a listener that does not tell them apart", i)
 		}
-		if !v.tls && len(cv.serverNames) > 0 {
+		if cv.tls == nil && len(cv.serverNames) > 0 {
 			return nil, fmt.Errorf("filter_chains[%d]: server names need TLS", i)
 		}
 		v.chains = append(v.chains, cv)
 	}
+	v.detect = compileDetection(l, v.chains)
 	return v, nil
 }
 
@@ -141,7 +155,7 @@ func (b *viewBuilder) chain(fc *config.FilterChain) (*chainView, error) {
 	if fc == nil {
 		return nil, fmt.Errorf("nil")
 	}
-	cv := &chainView{name: fc.Name, serverNames: fc.ServerNames, tls: fc.TLS}
+	cv := &chainView{name: fc.Name, serverNames: fc.ServerNames, tls: fc.TLS, transport: fc.TransportProtocol}
 	if fc.TLS != nil {
 		cv.sans = mtls.SANPolicy{Exact: fc.TLS.AllowedSANs, Prefixes: fc.TLS.AllowedSANPrefixes}
 	}

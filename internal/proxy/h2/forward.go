@@ -20,6 +20,9 @@ type Target struct {
 	Status int
 	// Timeout bounds the whole exchange with the upstream; zero means none.
 	Timeout time.Duration
+	// Message, when set, is the text of the local answer (the grpc-message of a gRPC
+	// request) in place of the status text.
+	Message string
 }
 
 // ForwarderConfig configures a Forwarder.
@@ -100,7 +103,11 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if status == 0 {
 			status = http.StatusServiceUnavailable
 		}
-		localAnswer(sw, r, status, http.StatusText(status))
+		msg := t.Message
+		if msg == "" {
+			msg = http.StatusText(status)
+		}
+		localAnswer(sw, r, status, msg)
 		f.observe(sw.status)
 		return
 	}

@@ -25,6 +25,13 @@ type Decision struct {
 	Status int
 	// Timeout bounds the whole exchange with the upstream; zero means none.
 	Timeout time.Duration
+	// Body, when set, is the text of the local answer (one short line) in place of the
+	// status's reason phrase.
+	Body string
+	// Target, when set, is sent upstream as the request-target in place of the client's (for
+	// example with its path normalised). It must stay valid until the connection's next
+	// call to Route.
+	Target []byte
 }
 
 // Server serves HTTP/1.1 on connections handed to ServeConn. Route is required (without it,

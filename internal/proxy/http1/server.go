@@ -49,6 +49,7 @@ type serverConn struct {
 	req     Request
 	resp    response
 	scratch []byte
+	body    string // the text of the current local answer, when Route set one
 
 	bodyDone    bool // the current request's body has been read in full
 	bodyStarted bool // some of the current request's body has been read
@@ -215,8 +216,13 @@ func (sc *serverConn) serveOne() bool {
 	}
 	var status int
 	var keep bool
+	if d.Target != nil {
+		req.target, req.verbatim = d.Target, false
+	}
 	if d.Pool == nil {
+		sc.body = d.Body
 		status, keep = sc.local(d.Status, false)
+		sc.body = ""
 	} else {
 		status, keep = sc.forward(d, start)
 	}
@@ -265,7 +271,7 @@ func (sc *serverConn) local(status int, mustClose bool) (int, bool) {
 
 // answer writes a local answer and reports whether it was sent.
 func (sc *serverConn) answer(status int, conn connOption) bool {
-	writeLocal(sc.w, status, conn, string(sc.req.req.method) == "HEAD")
+	writeLocal(sc.w, status, sc.body, conn, string(sc.req.req.method) == "HEAD")
 	if err := sc.w.Flush(); err != nil {
 		sc.debug("writing a local answer", "remote", sc.c.RemoteAddr(), "error", err)
 		return false

@@ -121,13 +121,17 @@ func writeDecimal(w *bufio.Writer, n int) {
 }
 
 // writeLocal writes a response of the proxy's own: status, a short plain-text body (announced
-// but not sent in an answer to HEAD).
-func writeLocal(w *bufio.Writer, status int, conn connOption, head bool) {
-	text := statusText(status)
+// but not sent in an answer to HEAD): body, or the reason phrase when body is empty.
+func writeLocal(w *bufio.Writer, status int, body string, conn connOption, head bool) {
+	reason := statusText(status)
+	text := body
+	if text == "" {
+		text = reason
+	}
 	_, _ = w.WriteString("HTTP/1.1 ")
 	writeStatusCode(w, status)
 	_ = w.WriteByte(' ')
-	_, _ = w.WriteString(text)
+	_, _ = w.WriteString(reason)
 	_, _ = w.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ")
 	writeDecimal(w, len(text)+1)
 	_, _ = w.WriteString("\r\n")

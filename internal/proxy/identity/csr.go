@@ -38,6 +38,7 @@ func (m *Manager) obtain(ctx context.Context) error {
 	}
 	callCtx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
 	defer cancel()
+	askedAt := time.Now().UnixNano()
 	resp, err := m.cfg.Signer.SignCertificate(callCtx, req)
 	if err != nil {
 		return fmt.Errorf("asking weftd to sign the certificate request: %w", err)
@@ -46,6 +47,7 @@ func (m *Manager) obtain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	h.askedAt = askedAt
 	prev := m.cur.Swap(h)
 	m.readyOnce.Do(func() { close(m.ready) })
 	attrs := []any{"serialNumber", h.serial, "notBefore", h.cert.Leaf.NotBefore, "notAfter", h.cert.Leaf.NotAfter,

@@ -96,6 +96,8 @@ type held struct {
 	cert   *tls.Certificate // Leaf is set
 	bundle []byte
 	serial string
+	// askedAt is when the request for this certificate was sent (Unix nanoseconds).
+	askedAt int64
 }
 
 // Manager obtains and renews the proxy's certificate. Its getters are safe for concurrent use.
@@ -107,6 +109,9 @@ type Manager struct {
 	cur       atomic.Pointer[held]
 	ready     chan struct{}
 	readyOnce sync.Once
+	// renewNow wakes Run for RenewNow; renewAsked is when it was last called (Unix ns).
+	renewNow   chan struct{}
+	renewAsked atomic.Int64
 
 	mu      sync.Mutex
 	lastErr error
@@ -134,10 +139,11 @@ func New(cfg Config, log *slog.Logger) (*Manager, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Manager{
-		cfg:   cfg,
-		uri:   uri,
-		log:   log.With("spiffeID", cfg.SPIFFEID),
-		ready: make(chan struct{}),
+		cfg:      cfg,
+		uri:      uri,
+		log:      log.With("spiffeID", cfg.SPIFFEID),
+		ready:    make(chan struct{}),
+		renewNow: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -212,12 +218,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	var wait time.Duration // zero: ask now
 	for {
 		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !m.sleep(ctx, wait) {
 				return nil
-			case <-t.C:
 			}
 		} else if ctx.Err() != nil {
 			return nil
@@ -271,4 +273,37 @@ func permanent(err error) bool {
 		return true
 	}
 	return false
+}
+
+// RenewNow asks for a new certificate at once, without waiting for the half-life: weftd says
+// (in its lease answer) that the held certificate is not from the CA that signs now. It does
+// not block. A request is covered by any certificate asked for after it, so repeated calls
+// while a renewal is under way cause no extra renewal.
+func (m *Manager) RenewNow() {
+	m.renewAsked.Store(time.Now().UnixNano())
+	select {
+	case m.renewNow <- struct{}{}:
+	default:
+	}
+}
+
+// sleep waits for d, or until RenewNow asks for a certificate newer than the held one. It
+// returns false when ctx is done.
+func (m *Manager) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case <-m.renewNow:
+			if h := m.cur.Load(); h != nil && h.askedAt >= m.renewAsked.Load() {
+				continue // the held certificate was asked for after (or as) the request
+			}
+			m.log.Info("renewing the workload certificate now: weftd asked for it (its CA changed)")
+			return true
+		}
+	}
 }

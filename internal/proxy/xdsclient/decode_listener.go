@@ -47,8 +47,12 @@ func decodeListener(l *listenerv3.Listener) (*listenerResource, error) {
 		return nil, path("filter_chains").errorf("at least one filter chain is required")
 	}
 	out := &listenerResource{listener: &config.Listener{Name: l.GetName(), Address: addr}}
-	var catchAll *config.FilterChain
-	seen := map[string]int{}
+	var catchAlls []*config.FilterChain
+	type named struct {
+		index     int
+		transport string
+	}
+	seen := map[string][]named{}
 	for i, fc := range l.GetFilterChains() {
 		p := path("filter_chains").index(i)
 		chain, err := out.decodeFilterChain(fc, p)
@@ -56,25 +60,30 @@ func decodeListener(l *listenerv3.Listener) (*listenerResource, error) {
 			return nil, err
 		}
 		if len(chain.ServerNames) == 0 {
-			if catchAll != nil {
-				return nil, p.field("filter_chain_match").errorf("more than one filter chain matches every connection")
+			for _, c := range catchAlls {
+				if transportsOverlap(c.TransportProtocol, chain.TransportProtocol) {
+					return nil, p.field("filter_chain_match").errorf("more than one filter chain matches every connection")
+				}
 			}
-			catchAll = chain
+			catchAlls = append(catchAlls, chain)
 			continue
 		}
 		for _, sn := range chain.ServerNames {
-			if j, dup := seen[sn]; dup {
-				return nil, p.field("filter_chain_match").field("server_names").errorf(
-					"server name %q is already matched by filter_chains[%d]", sn, j)
+			for _, prev := range seen[sn] {
+				if transportsOverlap(prev.transport, chain.TransportProtocol) {
+					return nil, p.field("filter_chain_match").field("server_names").errorf(
+						"server name %q is already matched by filter_chains[%d]", sn, prev.index)
+				}
 			}
-			seen[sn] = i
+			seen[sn] = append(seen[sn], named{i, chain.TransportProtocol})
 		}
 		out.listener.FilterChains = append(out.listener.FilterChains, chain)
 	}
 	// The data plane takes the first chain that fits; Envoy prefers a chain naming the server
-	// over the catch-all one, so the catch-all goes last.
-	if catchAll != nil {
-		out.listener.FilterChains = append(out.listener.FilterChains, catchAll)
+	// over the catch-all ones, so the catch-all ones go last.
+	out.listener.FilterChains = append(out.listener.FilterChains, catchAlls...)
+	if out.listener.Detection, err = decodeDetection(l, out.listener.FilterChains); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -116,8 +125,11 @@ func (out *listenerResource) decodeFilterChain(fc *listenerv3.FilterChain, p pat
 		if err := onlyFields(m, mp, "server_names", "transport_protocol"); err != nil {
 			return nil, err
 		}
-		if tp := m.GetTransportProtocol(); tp != "" && (tp != "tls" || chain.TLS == nil) {
-			return nil, mp.field("transport_protocol").errorf("unsupported transport protocol %q (only \"tls\" on a TLS filter chain)", tp)
+		if err := decodeTransportProtocol(m.GetTransportProtocol(), chain, mp.field("transport_protocol")); err != nil {
+			return nil, err
+		}
+		if chain.TLS == nil && len(m.GetServerNames()) > 0 {
+			return nil, mp.field("server_names").errorf("server names need a TLS filter chain")
 		}
 		for i, sn := range m.GetServerNames() {
 			if sn == "" {
@@ -130,10 +142,20 @@ func (out *listenerResource) decodeFilterChain(fc *listenerv3.FilterChain, p pat
 	if len(fc.GetFilters()) == 0 {
 		return nil, fp.errorf("one network filter is required (%s or %s)", hcmFilterName, tcpFilterName)
 	}
+	var rbac networkRBAC
 	for i, f := range fc.GetFilters() {
+		if taken, err := rbac.take(f, fp.index(i), chain); taken || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err := out.decodeNetworkFilter(f, fp.index(i), chain); err != nil {
 			return nil, err
 		}
+	}
+	if err := rbac.attach(chain); err != nil {
+		return nil, err
 	}
 	return chain, nil
 }
@@ -183,7 +205,9 @@ func (out *listenerResource) decodeNetworkFilter(f *listenerv3.Filter, p path, c
 }
 
 func (out *listenerResource) decodeHCM(h *hcmv3.HttpConnectionManager, p path) (*config.HTTPConnectionManager, error) {
-	if err := onlyFields(h, p, "stat_prefix", "codec_type", "rds", "route_config", "http_filters"); err != nil {
+	err := onlyFields(h, p, "stat_prefix", "codec_type", "rds", "route_config", "http_filters",
+		"normalize_path", "merge_slashes", "path_with_escaped_slashes_action")
+	if err != nil {
 		return nil, err
 	}
 	switch h.GetCodecType() {
@@ -216,11 +240,7 @@ func (out *listenerResource) decodeHCM(h *hcmv3.HttpConnectionManager, p path) (
 	default:
 		return nil, p.errorf("rds or route_config is required")
 	}
-	fp := p.field("http_filters")
-	if n := len(h.GetHttpFilters()); n != 1 {
-		return nil, fp.errorf("exactly one HTTP filter (%s) is required, got %d", routerName, n)
-	}
-	if err := checkRouter(h.GetHttpFilters()[0], fp.index(0)); err != nil {
+	if m.Authz, err = decodeHTTPFilters(h, p); err != nil {
 		return nil, err
 	}
 	return m, nil

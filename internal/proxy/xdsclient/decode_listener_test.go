@@ -199,14 +199,14 @@ func TestDecodeListenerRefuses(t *testing.T) {
 			want: `listener "outbound|web.default:80": filter_chains[0].filters[0].typed_config.http_filters[0]: unsupported HTTP filter "envoy.filters.http.cors"`,
 		},
 		{
-			name: "two HTTP filters",
+			name: "two routers",
 			mutate: func(t *testing.T, in, out *listenerv3.Listener) *listenerv3.Listener {
 				h, put := hcmOf(t, out, 0)
 				h.HttpFilters = append(h.HttpFilters, h.HttpFilters[0])
 				put()
 				return out
 			},
-			want: `listener "outbound|web.default:80": filter_chains[0].filters[0].typed_config.http_filters: exactly one HTTP filter (envoy.filters.http.router) is required, got 2`,
+			want: `listener "outbound|web.default:80": filter_chains[0].filters[0].typed_config.http_filters[0]: the router must be the last HTTP filter`,
 		},
 		{
 			name: "HTTP/3 codec",
@@ -288,12 +288,12 @@ func TestDecodeListenerRefuses(t *testing.T) {
 			want: `listener "inbound": filter_chains[1].filter_chain_match: more than one filter chain matches every connection`,
 		},
 		{
-			name: "transport protocol raw_buffer",
+			name: "transport protocol raw_buffer on a TLS chain",
 			mutate: func(t *testing.T, in, out *listenerv3.Listener) *listenerv3.Listener {
 				in.FilterChains[0].FilterChainMatch.TransportProtocol = "raw_buffer"
 				return in
 			},
-			want: `listener "inbound": filter_chains[0].filter_chain_match.transport_protocol: unsupported transport protocol "raw_buffer" (only "tls" on a TLS filter chain)`,
+			want: `listener "inbound": filter_chains[0].filter_chain_match.transport_protocol: transport protocol "raw_buffer" does not fit the chain's transport socket ("tls" needs TLS, "raw_buffer" none)`,
 		},
 		{
 			name: "no filter chain",

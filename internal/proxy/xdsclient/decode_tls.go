@@ -21,6 +21,8 @@ type commonTLS struct {
 	sanPrefixes []string
 	// validated is true when peers are verified against the ROOTCA secret.
 	validated bool
+	// params are the TLS versions and cipher suites, nil when tls_params is absent.
+	params *config.TLSParams
 }
 
 // decodeDownstreamTLS decodes a listener's "envoy.transport_sockets.tls" transport socket;
@@ -55,6 +57,7 @@ func decodeDownstreamTLS(ts *corev3.TransportSocket, p path) (_ *config.Downstre
 		ALPN:               common.alpn,
 		AllowedSANs:        common.sans,
 		AllowedSANPrefixes: common.sanPrefixes,
+		Params:             common.params,
 	}, common.validated, nil
 }
 
@@ -88,6 +91,7 @@ func decodeUpstreamTLS(ts *corev3.TransportSocket, p path) (*config.UpstreamTLS,
 		ALPN:               common.alpn,
 		AllowedSANs:        common.sans,
 		AllowedSANPrefixes: common.sanPrefixes,
+		Params:             common.params,
 	}, nil
 }
 
@@ -120,8 +124,11 @@ func decodeCommonTLS(c *tlsv3.CommonTlsContext, p path) (commonTLS, error) {
 		return out, p.errorf("a common_tls_context is required")
 	}
 	err := onlyFields(c, p, "tls_certificate_sds_secret_configs", "alpn_protocols",
-		"combined_validation_context", "validation_context_sds_secret_config")
+		"combined_validation_context", "validation_context_sds_secret_config", "tls_params")
 	if err != nil {
+		return out, err
+	}
+	if out.params, err = decodeTLSParams(c.GetTlsParams(), p.field("tls_params")); err != nil {
 		return out, err
 	}
 	certs := c.GetTlsCertificateSdsSecretConfigs()

@@ -1,0 +1,140 @@
+package apiclient
+
+import (
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestLoadClientConfigWithToken(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	noToken := write("no-token.yaml", "server: https://127.0.0.1:15080\nxds: 127.0.0.1:15010\nca: |\n  x\n")
+	withToken := write("token.yaml", "server: https://127.0.0.1:15080\nxds: 127.0.0.1:15010\ntoken: admin-secret\nca: x\n")
+	noServer := write("no-server.yaml", "xds: 127.0.0.1:15010\nca: x\n")
+
+	for _, path := range []string{noToken, withToken} {
+		cfg, err := LoadClientConfigWithToken(path, "weft-jt.abc.def")
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if cfg.Token != "weft-jt.abc.def" || cfg.Server != "https://127.0.0.1:15080" || cfg.XDS != "127.0.0.1:15010" {
+			t.Errorf("%s: %+v", path, cfg)
+		}
+	}
+	if _, err := LoadClientConfig(noToken); err == nil || !strings.Contains(err.Error(), "token is required") {
+		t.Errorf("LoadClientConfig without a token = %v, want it refused", err)
+	}
+	if _, err := LoadClientConfigWithToken(noToken, " "); err == nil || err.Error() != "the bearer token is empty" {
+		t.Errorf("an empty token = %v", err)
+	}
+	if _, err := LoadClientConfigWithToken(noServer, "weft-jt.abc.def"); err == nil || !strings.Contains(err.Error(), "server is required") {
+		t.Errorf("a config without a server = %v", err)
+	}
+	if _, err := LoadClientConfigWithToken(filepath.Join(dir, "missing.yaml"), "weft-jt.abc.def"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a missing file = %v", err)
+	}
+}
+
+// fakeTokenAPI answers the token calls and records the requests.
+type fakeTokenAPI struct {
+	mu   sync.Mutex
+	seen []string // "METHOD PATH AUTHORIZATION BODY"
+}
+
+func (f *fakeTokenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	f.seen = append(f.seen, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization")+" "+string(body))
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	created := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tok := JoinToken{ID: "0123456789abcdef", Namespace: "shop", ServiceAccount: "web", SPIFFEID: "spiffe://weft.local/ns/shop/sa/web",
+		Created: created, Expiry: created.Add(time.Hour)}
+	switch r.Method + " " + r.URL.Path {
+	case "POST /v1/tokens":
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(CreateJoinTokenResponse{JoinToken: tok, Token: "weft-jt.0123456789abcdef.secret"})
+	case "GET /v1/tokens":
+		_ = json.NewEncoder(w).Encode(JoinTokenList{Items: []JoinToken{tok}})
+	case "DELETE /v1/tokens/0123456789abcdef":
+		tok.RevokedAt = &created
+		_ = json.NewEncoder(w).Encode(tok)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":"join token not found: x"}`))
+	}
+}
+
+func TestTokenCalls(t *testing.T) {
+	api := &fakeTokenAPI{}
+	srv := httptest.NewTLSServer(api)
+	t.Cleanup(srv.Close)
+	cfg := &ClientConfig{Server: srv.URL, XDS: "127.0.0.1:1", Token: "admin-token",
+		CA: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))}
+	admin, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+
+	created, err := admin.CreateJoinToken(t.Context(), &CreateJoinTokenRequest{Namespace: "shop", ServiceAccount: "web", TTLSeconds: 600})
+	if err != nil || created.Token != "weft-jt.0123456789abcdef.secret" || created.ID != "0123456789abcdef" {
+		t.Errorf("CreateJoinToken = %+v, %v", created, err)
+	}
+	list, err := admin.JoinTokens(t.Context())
+	if err != nil || len(list) != 1 || list[0].SPIFFEID != "spiffe://weft.local/ns/shop/sa/web" {
+		t.Errorf("JoinTokens = %+v, %v", list, err)
+	}
+	revoked, err := admin.RevokeJoinToken(t.Context(), "0123456789abcdef")
+	if err != nil || revoked.RevokedAt == nil {
+		t.Errorf("RevokeJoinToken = %+v, %v", revoked, err)
+	}
+	if _, err := admin.RevokeJoinToken(t.Context(), "ffffffffffffffff"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("revoking an unknown token = %v, want ErrNotFound", err)
+	}
+
+	// A client made with another token sends it, not the config's.
+	joined, err := NewWithToken(cfg, "weft-jt.0123456789abcdef.secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer joined.Close()
+	_, _ = joined.JoinTokens(t.Context())
+	if _, err := NewWithToken(cfg, ""); err == nil {
+		t.Error("NewWithToken accepted an empty token")
+	}
+	if cfg.Token != "admin-token" {
+		t.Errorf("NewWithToken changed the config's token to %q", cfg.Token)
+	}
+
+	want := []string{
+		`POST /v1/tokens Bearer admin-token {"namespace":"shop","serviceAccount":"web","ttlSeconds":600}`,
+		"GET /v1/tokens Bearer admin-token ",
+		"DELETE /v1/tokens/0123456789abcdef Bearer admin-token ",
+		"DELETE /v1/tokens/ffffffffffffffff Bearer admin-token ",
+		"GET /v1/tokens Bearer weft-jt.0123456789abcdef.secret ",
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if diff := cmp.Diff(want, api.seen); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}

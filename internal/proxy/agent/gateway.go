@@ -1,0 +1,58 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net"
+
+	"github.com/weftmesh/weft/internal/apiclient"
+	"github.com/weftmesh/weft/internal/wire"
+)
+
+// identifyGateway registers a gateway with weftd and returns the SPIFFE ID to ask a
+// certificate for: its service account's in the configured trust domain (weftd refuses the
+// certificate if that is not the mesh's). A gateway serves no Service: it is registered as a
+// gateway (wire.Workload.Gateway, Service the Gateway resource's name, no inbound port),
+// never an endpoint, only so that weftd tracks its certificate and can ask it, in its lease
+// answers, to renew it during a CA rotation.
+func (a *agent) identifyGateway(ctx context.Context, adminAddr net.Addr) (string, error) {
+	id := wire.SPIFFEID(a.cfg.TrustDomain, a.cfg.Namespace, a.cfg.ServiceAccount)
+	a.workload = &wire.Workload{
+		ID:             a.cfg.ID,
+		Service:        a.cfg.Gateway,
+		Namespace:      a.cfg.Namespace,
+		ServiceAccount: a.cfg.ServiceAccount,
+		Labels:         maps.Clone(a.cfg.Labels),
+		Address:        a.cfg.Address,
+		AdminAddress:   adminAddr.String(),
+		Gateway:        true,
+	}
+	if err := a.workload.Validate(); err != nil {
+		a.workload = nil
+		return "", fmt.Errorf("invalid gateway registration: %w", err)
+	}
+	a.setStatus("registering the gateway with weftd")
+	resp, err := a.registerUntilAnswered(ctx)
+	if err != nil {
+		a.workload = nil
+		return "", err
+	}
+	a.lease.ttl = leaseTTL(resp)
+	a.lease.spiffeID = id
+	a.log.Info("gateway registered (it serves no Service: weftd tracks its certificate)", "spiffeID", id,
+		"gateway", a.cfg.Namespace+"/"+a.cfg.Gateway, "lease", a.lease.ttl)
+	return id, nil
+}
+
+// renewCertificateIfAsked renews the certificate at once when weftd's lease answer says it
+// is not from the CA that signs now.
+func (a *agent) renewCertificateIfAsked(resp *apiclient.RegisterResponse) {
+	if resp == nil || !resp.RenewCertificate {
+		return
+	}
+	if id := a.id.Load(); id != nil {
+		a.log.Debug("weftd asks for a new certificate (its CA changed)")
+		id.RenewNow()
+	}
+}

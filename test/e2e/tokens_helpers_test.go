@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/weftmesh/weft/internal/apiclient"
+	"github.com/weftmesh/weft/internal/wire"
+)
+
+// createJoinToken runs `weft token create -o json`.
+func (w *weftd) createJoinToken(t *testing.T, namespace, serviceAccount string) apiclient.CreateJoinTokenResponse {
+	t.Helper()
+	out, err := w.weft(t, "", "token", "create", "--namespace", namespace, "--service-account", serviceAccount, "--ttl", "10m", "-o", "json")
+	if err != nil {
+		t.Fatalf("weft token create: %v\n%s", err, out)
+	}
+	var created apiclient.CreateJoinTokenResponse
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Token == "" {
+		t.Fatalf("weft token create -o json printed %q: %v", out, err)
+	}
+	return created
+}
+
+// bootstrapWithoutToken writes weftd's client config without its admin token.
+func (w *weftd) bootstrapWithoutToken(t *testing.T) string {
+	t.Helper()
+	cfg, err := apiclient.LoadClientConfig(w.configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Token = ""
+	path := filepath.Join(t.TempDir(), "bootstrap.yaml")
+	if err := apiclient.WriteClientConfig(path, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// lookupWorkload reads one registered workload with `weft get workloads -o json`.
+func (w *weftd) lookupWorkload(t *testing.T, id string) (wire.Workload, bool) {
+	t.Helper()
+	out, err := w.weft(t, "", "get", "workloads", "-A", "-o", "json")
+	if err != nil {
+		t.Fatalf("weft get workloads: %v\n%s", err, out)
+	}
+	var list apiclient.WorkloadList
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("weft get workloads -o json printed %q: %v", out, err)
+	}
+	for _, wl := range list.Items {
+		if wl.ID == id {
+			return wl, true
+		}
+	}
+	return wire.Workload{}, false
+}
+
+// wantAPIError checks that err is weftd's answer status with a message containing msg.
+func wantAPIError(t *testing.T, what string, err error, status int, msg string) {
+	t.Helper()
+	var apiErr *apiclient.APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != status || !strings.Contains(apiErr.Body.Message, msg) {
+		t.Errorf("%s: %v, want %d %q", what, err, status, msg)
+	}
+}
+
+// joinTokenCSR is a PEM CSR for a SPIFFE ID, with a fresh key.
+func joinTokenCSR(t *testing.T, spiffeID string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(spiffeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{URIs: []*url.URL{u}}, key)
+	if err != nil {
+		t.Fatal(fmt.Errorf("creating a CSR for %s: %w", spiffeID, err))
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+}
