@@ -170,14 +170,14 @@ func (m *Manager) load() error {
 			return err
 		}
 	}
-	signer, err := m.open(saved.Active)
+	signer, err := m.openSaved(saved.Active)
 	if err != nil {
 		return fmt.Errorf("opening the CA in use, %s: %w", saved.Active, err)
 	}
 	m.state, m.signer = saved.clone(), signer
 	if r := m.state.Rotation; r != nil {
 		if r.Phase == PhaseTrust {
-			if m.next, err = m.open(r.To); err != nil {
+			if m.next, err = m.openSaved(r.To); err != nil {
 				// Not fatal: the old CA still signs; the step retries and the status shows it.
 				m.lastErr = fmt.Sprintf("opening the new CA, %s: %v", r.To, err)
 				m.log.Error("CA rotation: the new CA cannot be opened; fix it, the rotation waits", "error", err)
@@ -335,6 +335,21 @@ func (m *Manager) target(req RotateRequest) (Source, error) {
 		dir = fmt.Sprintf("%s-%d", base, i)
 	}
 	return Source{Type: v1alpha1.CATypeBuiltin, Dir: dir}, nil
+}
+
+// openSaved opens a CA named in the saved state. A built-in root that a rotation created
+// must still be there: making a new one in its place would change the mesh's identity
+// without a rotation. (The first root, in Dir, is created at first start, as weftd always did.)
+func (m *Manager) openSaved(src Source) (Backend, error) {
+	if src.Type == v1alpha1.CATypeBuiltin && filepath.Clean(src.Dir) != filepath.Clean(m.cfg.Dir) {
+		for _, name := range []string{RootCertFile, RootKeyFile} {
+			if _, err := os.Stat(filepath.Join(src.Dir, name)); err != nil {
+				return nil, fmt.Errorf("%w: the built-in root %s is missing (%v): restore it from a backup of the data directory",
+					ErrInvalidCA, src.Dir, err)
+			}
+		}
+	}
+	return m.open(src)
 }
 
 // discard removes a built-in root made for a rotation that did not start or is over.

@@ -499,3 +499,25 @@ func TestCheckMeshCA(t *testing.T) {
 		})
 	}
 }
+
+func TestAMissingRotatedRootIsNotRecreated(t *testing.T) {
+	r := newRig(t)
+	m := r.manager(t)
+	st, err := m.Rotate(t.Context(), RotateRequest{Builtin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(st.Target.Dir); err != nil {
+		t.Fatal(err)
+	}
+	// A restart in the trust phase keeps the old CA signing and reports the missing root.
+	m = r.manager(t)
+	r.fleet.ack(m.TrustBundle())
+	m.step(t.Context())
+	if st := m.Status(); st.Phase != PhaseTrust || !strings.Contains(st.Error, "is missing") {
+		t.Fatalf("phase %s, error %q; want trust, blocked on the missing root", st.Phase, st.Error)
+	}
+	if _, err := os.Stat(st.Target.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a missing rotated root was made again in %s", st.Target.Dir)
+	}
+}

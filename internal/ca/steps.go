@@ -103,7 +103,7 @@ func (m *Manager) startSigning(r *Rotation, now time.Time) {
 	next := m.next
 	m.mu.RUnlock()
 	if next == nil {
-		b, err := m.open(r.To)
+		b, err := m.openSaved(r.To)
 		if err != nil {
 			m.setErr(fmt.Sprintf("opening the new CA, %s: %v", r.To, err))
 			return

@@ -30,6 +30,9 @@ type Options struct {
 	Certificate func() *tls.Certificate
 	// TrustPool returns the trust bundle in force; nil trusts nobody.
 	TrustPool func() *x509.CertPool
+	// TrustID returns an identifier of the trust bundle in force; TLS sessions are resumed
+	// only under the bundle they were established under. Nil means one bundle forever.
+	TrustID func() string
 	// Gauge, if set, returns the gauge of open upstream connections of a cluster.
 	Gauge func(cluster string) Gauge
 	// MaxIdlePerEndpoint bounds the idle connections pooled per endpoint (default 64).

@@ -67,7 +67,7 @@ func newDialer(address string, c *config.Cluster, opts *Options, gauge Gauge) *d
 			}
 			return cert, nil
 		},
-		ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
+		ClientSessionCache: mtls.ScopedSessionCache(tls.NewLRUClientSessionCache(sessionCacheSize), opts.TrustID),
 	}
 	mtls.Apply(d.tls, c.TLS.Params)
 	return d

@@ -177,6 +177,7 @@ func (l *listenerRT) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, e
 		return nil, fmt.Errorf("no TLS filter chain for server name %q", hello.ServerName)
 	}
 	trust, sans, require := v.st.trust, ch.sans, ch.tls.RequireClientCert
+	base, trustID := l.tlsBase, v.st.trustID
 	c := &tls.Config{
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return l.rt.getCertificate() },
 		NextProtos:     ch.tls.ALPN,
@@ -188,6 +189,20 @@ func (l *listenerRT) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, e
 				return nil
 			}
 			return mtls.VerifyPeer(cs.PeerCertificates, trust, sans)
+		},
+		// A session is resumed only under the trust bundle it was established under: after a
+		// root rotation, a peer certificate from the old CA must not make a resumption fail
+		// where a full handshake with its current certificate succeeds.
+		WrapSession: func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+			ss.Extra = append(ss.Extra, []byte(trustID))
+			return base.EncryptTicket(cs, ss)
+		},
+		UnwrapSession: func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+			ss, err := base.DecryptTicket(identity, cs)
+			if err != nil || ss == nil || !mtls.SessionUnder(ss.Extra, trustID) {
+				return nil, nil // not resumable here: a full handshake follows
+			}
+			return ss, nil
 		},
 	}
 	mtls.Apply(c, ch.tls.Params)

@@ -124,11 +124,19 @@ func New(cfg Config) (*Runtime, error) {
 	r.copts = cluster.Options{
 		Certificate:        cfg.Certs.Certificate,
 		TrustPool:          r.trustPool,
+		TrustID:            r.trustID,
 		Gauge:              met.upstreamGauge,
 		MaxIdlePerEndpoint: cfg.MaxIdlePerEndpoint,
 		Logger:             cfg.Logger,
 	}
 	return r, nil
+}
+
+func (r *Runtime) trustID() string {
+	if st := r.state.Load(); st != nil {
+		return st.trustID
+	}
+	return ""
 }
 
 func (r *Runtime) trustPool() *x509.CertPool {

@@ -16,8 +16,11 @@ import (
 
 // state is one applied configuration in runnable form.
 type state struct {
-	cfg      *config.Config
-	trust    *x509.CertPool
+	cfg   *config.Config
+	trust *x509.CertPool
+	// trustID identifies the trust bundle: TLS sessions are resumed only under the bundle
+	// they were established under (see mtls.TrustID).
+	trustID  string
 	clusters *cluster.Set
 }
 
@@ -97,7 +100,7 @@ func compile(c *config.Config, prev *state, opts cluster.Options) (*state, map[s
 	if err != nil {
 		return nil, nil, err
 	}
-	st := &state{cfg: c, trust: trust, clusters: set}
+	st := &state{cfg: c, trust: trust, trustID: mtls.TrustID(c.TrustBundle), clusters: set}
 	b := &viewBuilder{st: st, tables: make(map[string]*routeTable)}
 	names := make([]string, 0, len(c.Listeners))
 	for name := range c.Listeners {

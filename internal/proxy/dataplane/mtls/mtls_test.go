@@ -135,3 +135,20 @@ func TestCovers(t *testing.T) {
 		}
 	}
 }
+
+func TestScopedSessionCacheFollowsTheTrustBundle(t *testing.T) {
+	id := TrustID([]byte("bundle one"))
+	c := ScopedSessionCache(tls.NewLRUClientSessionCache(4), func() string { return id })
+	state := &tls.ClientSessionState{}
+	c.Put("peer", state)
+	if got, ok := c.Get("peer"); !ok || got != state {
+		t.Fatalf("Get under the same bundle = %v, %v", got, ok)
+	}
+	id = TrustID([]byte("bundle two"))
+	if _, ok := c.Get("peer"); ok {
+		t.Fatal("a session stored under another trust bundle was offered")
+	}
+	if TrustID([]byte("a")) == TrustID([]byte("b")) || !SessionUnder([][]byte{[]byte("x"), []byte(id)}, id) || SessionUnder(nil, id) {
+		t.Fatal("TrustID / SessionUnder do not tell bundles apart")
+	}
+}
