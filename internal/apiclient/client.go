@@ -140,13 +140,16 @@ func (c *ClientConfig) CertPool() (*x509.CertPool, error) {
 
 // Client calls weftd's API.
 type Client struct {
-	base  *url.URL
-	token string
-	http  *http.Client
+	base    *url.URL
+	token   string
+	tlsConf *tls.Config
+	http    *http.Client
+	// certs, when set, authenticates with a client certificate (WithClientCertificate).
+	certs *certClients
 }
 
 // New returns a client for cfg.
-func New(cfg *ClientConfig) (*Client, error) {
+func New(cfg *ClientConfig, opts ...Option) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -155,52 +158,91 @@ func New(cfg *ClientConfig) (*Client, error) {
 		return nil, err
 	}
 	base, _ := url.Parse(strings.TrimRight(cfg.Server, "/"))
+	tlsConf := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	c := &Client{base: base, token: cfg.Token, tlsConf: tlsConf, http: newHTTPClient(tlsConf)}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c, nil
+}
+
+func newHTTPClient(tlsConf *tls.Config) *http.Client {
 	tr := &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		TLSClientConfig:     tlsConf,
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     60 * time.Second,
 	}
-	return &Client{base: base, token: cfg.Token, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}, nil
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
 // Close releases idle connections.
-func (c *Client) Close() { c.http.CloseIdleConnections() }
+func (c *Client) Close() {
+	c.http.CloseIdleConnections()
+	if c.certs != nil {
+		c.certs.close()
+	}
+}
 
+// do makes one call: with the client certificate when there is one (and then, should weftd
+// refuse it, once more with the bearer token), else with the bearer token.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
+	var data []byte
 	if in != nil {
-		data, err := json.Marshal(in)
-		if err != nil {
+		var err error
+		if data, err = json.Marshal(in); err != nil {
 			return fmt.Errorf("encoding request: %w", err)
 		}
+	}
+	if c.certs != nil {
+		if hc := c.certs.client(); hc != nil {
+			certErr := c.send(ctx, hc, "", method, path, data, out)
+			if !refusedCertificate(certErr) || ctx.Err() != nil {
+				return certErr
+			}
+			if err := c.send(ctx, c.http, c.token, method, path, data, out); err != nil {
+				return fmt.Errorf("%w (with the workload certificate: %v)", err, certErr)
+			}
+			return nil
+		}
+	}
+	return c.send(ctx, c.http, c.token, method, path, data, out)
+}
+
+// send sends one request with hc, with the bearer token unless it is empty, and decodes the
+// answer into out.
+func (c *Client) send(ctx context.Context, hc *http.Client, token, method, path string, data []byte, out any) error {
+	var body io.Reader
+	if data != nil {
 		body = bytes.NewReader(data)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, body)
 	if err != nil {
 		return fmt.Errorf("building request: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if in != nil {
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if data != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return fmt.Errorf("%s %s: reading answer: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		apiErr := &APIError{StatusCode: resp.StatusCode}
-		if json.Unmarshal(data, &apiErr.Body) != nil || apiErr.Body.Message == "" {
-			apiErr.Body.Message = fmt.Sprintf("weftd answered %s: %s", resp.Status, strings.TrimSpace(string(data)))
+		if json.Unmarshal(answer, &apiErr.Body) != nil || apiErr.Body.Message == "" {
+			apiErr.Body.Message = fmt.Sprintf("weftd answered %s: %s", resp.Status, strings.TrimSpace(string(answer)))
 		}
 		return apiErr
 	}
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
+	if out != nil && len(answer) > 0 {
+		if err := json.Unmarshal(answer, out); err != nil {
 			return fmt.Errorf("%s %s: decoding answer: %w", method, path, err)
 		}
 	}

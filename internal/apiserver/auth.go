@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,10 +23,43 @@ type JoinTokens interface {
 	Revoke(id string) (tokens.Token, error)
 }
 
-// Caller is who sent an API request.
+// Caller is who sent an API request: the admin (zero Caller), or a workload identity proven
+// by a join token or by a workload certificate that weftd's CA issued.
 type Caller struct {
-	// JoinToken is the join token the request authenticated with; nil for the admin token.
+	// JoinToken is the join token the request authenticated with, if it did.
 	JoinToken *tokens.Token
+	// Certificate is the workload certificate (the TLS client certificate's leaf) the request
+	// authenticated with, if it did; CertificateID is its SPIFFE ID.
+	Certificate   *x509.Certificate
+	CertificateID mesh.SPIFFEID
+}
+
+// Identity is the workload identity a caller acts as: a namespace and a service account.
+type Identity struct {
+	Namespace, ServiceAccount string
+}
+
+// Identity returns the identity a join token or certificate caller acts as, and false for
+// the admin, who may act as any.
+func (c Caller) Identity() (Identity, bool) {
+	switch {
+	case c.Certificate != nil:
+		return Identity{Namespace: c.CertificateID.Namespace, ServiceAccount: c.CertificateID.ServiceAccount}, true
+	case c.JoinToken != nil:
+		return Identity{Namespace: c.JoinToken.Namespace, ServiceAccount: c.JoinToken.ServiceAccount}, true
+	}
+	return Identity{}, false
+}
+
+// credential names what a non-admin caller authenticated with, for messages: never a secret.
+func (c Caller) credential() string {
+	if c.Certificate != nil {
+		return "client certificate " + c.CertificateID.String()
+	}
+	if c.JoinToken != nil {
+		return "join token " + c.JoinToken.ID
+	}
+	return "the admin token"
 }
 
 type callerKey struct{}
@@ -36,8 +70,9 @@ func CallerFrom(ctx context.Context) (Caller, bool) {
 	return c, ok
 }
 
-// joinTokenRoutes are the only calls a join token may make; the handlers further restrict
-// them to the token's identity. Every other call, present or future, needs the admin token.
+// joinTokenRoutes are the only calls a join token (or a workload certificate) may make; the
+// handlers further restrict them to the caller's identity. Every other call, present or
+// future, needs the admin token.
 var joinTokenRoutes = map[string]bool{
 	"POST /v1/workloads":           true,
 	"PUT /v1/workloads/{id}/lease": true,
@@ -45,20 +80,31 @@ var joinTokenRoutes = map[string]bool{
 	"POST /v1/certificates":        true,
 }
 
-// authenticate lets a request through with the admin token (every call), or with a valid join
-// token (only joinTokenRoutes, found by asking mux which pattern the request matches). The
-// admin token is compared in constant time (of hashes, so that its length does not leak
-// either). No credential is ever logged or echoed.
+// authenticate lets a request through with the admin token (every call), or as a workload
+// identity (only joinTokenRoutes, found by asking mux which pattern the request matches),
+// proven by a valid workload certificate or else by a valid join token. The admin token wins
+// when present; a valid certificate wins over any other bearer token, valid or not (weftd
+// issued the certificate, so it proves a live identity even once the token that bootstrapped
+// the workload expired or was revoked). The admin token is compared in constant time (of
+// hashes, so that its length does not leak either). No credential is ever logged or echoed.
 func (s *Server) authenticate(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		ok = ok && strings.EqualFold(scheme, "Bearer")
 		got := sha256.Sum256([]byte(token))
-		switch {
-		case ok && subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) == 1:
+		if ok && subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) == 1 {
 			serveAs(mux, w, r, Caller{})
+			return
+		}
+		caller, certErr := s.certificateCaller(r)
+		switch {
+		case certErr == nil && caller.Certificate != nil:
+			s.serveIdentity(mux, w, r, caller)
 		case ok && s.cfg.Tokens != nil && tokens.IsJoinToken(token):
 			s.serveJoinToken(mux, w, r, token)
+		case certErr != nil:
+			s.log.Info("refused a client certificate", "method", r.Method, "path", r.URL.Path, "reason", certErr, "remote", r.RemoteAddr)
+			writeError(w, http.StatusUnauthorized, certErr.Error())
 		default:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="weftd"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
@@ -80,12 +126,18 @@ func (s *Server) serveJoinToken(mux *http.ServeMux, w http.ResponseWriter, r *ht
 		s.internalError(w, "checking a join token", err)
 		return
 	}
+	s.serveIdentity(mux, w, r, Caller{JoinToken: &tok})
+}
+
+// serveIdentity serves a join token or certificate caller the calls of joinTokenRoutes.
+func (s *Server) serveIdentity(mux *http.ServeMux, w http.ResponseWriter, r *http.Request, caller Caller) {
 	if _, r.Pattern = mux.Handler(r); !joinTokenRoutes[r.Pattern] {
-		writeError(w, http.StatusForbidden, fmt.Sprintf("join token %s may only register, renew and deregister workloads of %s and obtain their certificate; %s %s needs the admin token",
-			tok.ID, identityName(tok), r.Method, r.URL.Path))
+		id, _ := caller.Identity()
+		writeError(w, http.StatusForbidden, fmt.Sprintf("%s may only register, renew and deregister workloads of %s and obtain their certificate; %s %s needs the admin token",
+			caller.credential(), identityName(id), r.Method, r.URL.Path))
 		return
 	}
-	serveAs(mux, w, r, Caller{JoinToken: &tok})
+	serveAs(mux, w, r, caller)
 }
 
 // serveAs serves r for caller. r.Pattern is set too, for observe: the mux sets it only on the
@@ -95,70 +147,74 @@ func serveAs(mux *http.ServeMux, w http.ResponseWriter, r *http.Request, caller 
 	mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller)))
 }
 
-// identityName names a token's identity without a trust domain.
-func identityName(t tokens.Token) string {
-	return fmt.Sprintf("namespace %q, service account %q", t.Namespace, t.ServiceAccount)
+// identityName names an identity without a trust domain.
+func identityName(id Identity) string {
+	return fmt.Sprintf("namespace %q, service account %q", id.Namespace, id.ServiceAccount)
 }
 
-// joinToken returns the join token of the request's caller, nil for the admin.
-func joinToken(r *http.Request) *tokens.Token {
+// callerOf returns the caller of a request served by authenticate.
+func callerOf(r *http.Request) Caller {
 	c, _ := CallerFrom(r.Context())
-	return c.JoinToken
+	return c
 }
 
-// mayRegister answers 403 and returns false when a join token caller registers a workload of
-// another identity, or takes over the ID of a live workload of another identity.
+// mayRegister answers 403 and returns false when a join token or certificate caller
+// registers a workload of another identity, or takes over the ID of a live workload of
+// another identity.
 func (s *Server) mayRegister(w http.ResponseWriter, r *http.Request, in *wire.Workload) bool {
-	tok := joinToken(r)
-	if tok == nil {
+	caller := callerOf(r)
+	id, limited := caller.Identity()
+	if !limited {
 		return true
 	}
-	if in.Namespace != tok.Namespace || in.ServiceAccount != tok.ServiceAccount {
-		writeError(w, http.StatusForbidden, fmt.Sprintf("join token %s is for %s; workload %s has namespace %q, service account %q",
-			tok.ID, identityName(*tok), in.ID, in.Namespace, in.ServiceAccount))
+	if in.Namespace != id.Namespace || in.ServiceAccount != id.ServiceAccount {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("%s is for %s; workload %s has namespace %q, service account %q",
+			caller.credential(), identityName(id), in.ID, in.Namespace, in.ServiceAccount))
 		return false
 	}
-	if old, err := s.cfg.Registry.Get(in.ID); err == nil && !sameIdentity(old, tok) {
-		writeError(w, http.StatusForbidden, fmt.Sprintf("workload %s is registered with the identity %s; join token %s, for %s, cannot replace it",
-			in.ID, old.SPIFFEID, tok.ID, identityName(*tok)))
+	if old, err := s.cfg.Registry.Get(in.ID); err == nil && !sameIdentity(old, id) {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("workload %s is registered with the identity %s; %s, for %s, cannot replace it",
+			in.ID, old.SPIFFEID, caller.credential(), identityName(id)))
 		return false
 	}
 	return true
 }
 
-// mayManage answers and returns false when a join token caller renews or deregisters a
-// workload that is not live (404) or not of its identity (403).
-func (s *Server) mayManage(w http.ResponseWriter, r *http.Request, id string) bool {
-	tok := joinToken(r)
-	if tok == nil {
+// mayManage answers and returns false when a join token or certificate caller renews or
+// deregisters a workload that is not live (404) or not of its identity (403).
+func (s *Server) mayManage(w http.ResponseWriter, r *http.Request, wid string) bool {
+	caller := callerOf(r)
+	id, limited := caller.Identity()
+	if !limited {
 		return true
 	}
-	wl, err := s.cfg.Registry.Get(id)
+	wl, err := s.cfg.Registry.Get(wid)
 	if err != nil {
 		writeError(w, http.StatusNotFound, err.Error())
 		return false
 	}
-	if !sameIdentity(wl, tok) {
-		writeError(w, http.StatusForbidden, fmt.Sprintf("workload %s has the identity %s; join token %s is for %s",
-			id, wl.SPIFFEID, tok.ID, identityName(*tok)))
+	if !sameIdentity(wl, id) {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("workload %s has the identity %s; %s is for %s",
+			wid, wl.SPIFFEID, caller.credential(), identityName(id)))
 		return false
 	}
 	return true
 }
 
-func sameIdentity(wl wire.Workload, tok *tokens.Token) bool {
-	return wl.Namespace == tok.Namespace && wl.ServiceAccount == tok.ServiceAccount
+func sameIdentity(wl wire.Workload, id Identity) bool {
+	return wl.Namespace == id.Namespace && wl.ServiceAccount == id.ServiceAccount
 }
 
-// tokenIdentity restricts a join token caller to the certificate of its own identity, before
-// the configured CSRAuthorizer decides.
+// tokenIdentity restricts a join token or certificate caller to the certificate of its own
+// identity, before the configured CSRAuthorizer decides.
 type tokenIdentity struct{ next CSRAuthorizer }
 
-// AuthorizeCSR refuses a join token caller any identity but its token's.
+// AuthorizeCSR refuses a join token or certificate caller any identity but its own.
 func (a tokenIdentity) AuthorizeCSR(r *http.Request, id mesh.SPIFFEID, workload *wire.Workload) error {
-	if tok := joinToken(r); tok != nil && (id.Namespace != tok.Namespace || id.ServiceAccount != tok.ServiceAccount) {
-		granted := mesh.SPIFFEID{TrustDomain: id.TrustDomain, Namespace: tok.Namespace, ServiceAccount: tok.ServiceAccount}
-		return fmt.Errorf("join token %s grants only %s", tok.ID, granted)
+	caller := callerOf(r)
+	if own, limited := caller.Identity(); limited && (id.Namespace != own.Namespace || id.ServiceAccount != own.ServiceAccount) {
+		granted := mesh.SPIFFEID{TrustDomain: id.TrustDomain, Namespace: own.Namespace, ServiceAccount: own.ServiceAccount}
+		return fmt.Errorf("%s grants only %s", caller.credential(), granted)
 	}
 	return a.next.AuthorizeCSR(r, id, workload)
 }

@@ -1,12 +1,14 @@
 // Package apiserver serves weftd's HTTPS API (docs/architecture.md): applying and reading
 // resources, the workload registry, and workload certificates. The wire types are those of
 // internal/apiclient. Every call needs the admin bearer token, except the few a proxy makes,
-// which a join token bound to the proxy's identity may make instead (auth.go).
+// which a join token bound to the proxy's identity, or the proxy's workload certificate, may
+// make instead (auth.go).
 package apiserver
 
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,6 +74,11 @@ type Config struct {
 	// Authorizer decides who may obtain which certificate (default AllowAuthenticated). A
 	// join token caller is limited to its token's identity before it is asked.
 	Authorizer CSRAuthorizer
+	// ClientTrust, when set, returns the current workload trust bundle: a request whose TLS
+	// client certificate chains to it, unexpired, authenticates as the certificate's SPIFFE
+	// ID with a join token's rights (auth.go). The TLS server must request client
+	// certificates for this to apply.
+	ClientTrust func() *x509.CertPool
 	// Tokens, when set, keeps the join tokens: they authenticate proxies for one identity,
 	// and POST/GET /v1/tokens and DELETE /v1/tokens/{id} manage them.
 	Tokens JoinTokens

@@ -49,6 +49,12 @@ func newTokenCreateCmd(o *options) *cobra.Command {
 		Short: "Create a join token for one identity and print it",
 		Long: `Create a join token for the identity of a service account in a namespace.
 
+A join token only bootstraps a proxy: the proxy uses it to register its workload and obtain
+its first certificate, then authenticates to weftd with that certificate (renewed at half its
+lifetime), so the token may expire or be revoked while the proxy runs. The token's lifetime
+need only cover the proxy's start, or every start if it is reused. A revoked or expired token
+starts no new proxy.
+
 The token alone goes to standard output, so that it can be written to a file; what it
 grants and when it expires go to standard error. With -o json or -o yaml, the token and
 its description go to standard output. The token cannot be shown again: weftd keeps only
@@ -95,7 +101,7 @@ its hash.`,
 	}
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "default", "namespace of the identity")
 	cmd.Flags().StringVar(&serviceAccount, "service-account", "", "service account of the identity (required)")
-	cmd.Flags().DurationVar(&ttl, "ttl", defaultTokenTTL, "how long the token is valid, from 1m to 720h (30 days)")
+	cmd.Flags().DurationVar(&ttl, "ttl", defaultTokenTTL, "how long the token can start proxies, from 1m to 720h (30 days); running proxies do not need it")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json or yaml (default: the token alone)")
 	return cmd
 }

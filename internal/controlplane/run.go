@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -122,15 +121,16 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, makeXDS newXDSFunc) 
 		return err
 	}
 	api, err := apiserver.New(apiserver.Config{
-		Token:      token,
-		Store:      st,
-		Registry:   reg,
-		Authority:  authority,
-		CA:         authority,
-		Tokens:     joinTokens,
-		Version:    cfg.Version,
-		Metrics:    promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}),
-		Registerer: metrics,
+		Token:       token,
+		Store:       st,
+		Registry:    reg,
+		Authority:   authority,
+		CA:          authority,
+		Tokens:      joinTokens,
+		ClientTrust: authority.TrustPool,
+		Version:     cfg.Version,
+		Metrics:     promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}),
+		Registerer:  metrics,
 	}, log.With("component", "api"))
 	if err != nil {
 		return err
@@ -160,7 +160,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, makeXDS newXDSFunc) 
 
 	httpServer := &http.Server{
 		Handler:           api,
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{serving}, MinVersion: tls.VersionTLS12},
+		TLSConfig:         apiServerTLS(serving, authority.TrustPool),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.With("component", "api").Handler(), slog.LevelDebug),

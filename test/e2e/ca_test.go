@@ -18,7 +18,7 @@ kind: Mesh
 metadata: {name: default}
 spec: {certificates: {lifetime: 4s}}
 `)
-	tr := startTraffic(m.url, 4, 50000, 90*time.Second)
+	tr := startTraffic(m.url, 4, 400000, 90*time.Second)
 	tr.waitFor(t, 20)
 
 	proxies := []*proxy{m.gateway, m.front, m.back}
@@ -85,7 +85,7 @@ func TestRotateToANewBuiltinRootUnderTraffic(t *testing.T) {
 	}
 	oldRoot := readCert(t, filepath.Join(m.w.dataDir, "ca", "root.pem"))
 
-	tr := startTraffic(m.url, 4, 50000, 120*time.Second)
+	tr := startTraffic(m.url, 4, 400000, 120*time.Second)
 	tr.waitFor(t, 20)
 	out, err := m.w.weft(t, "", "ca", "rotate", "--builtin", "--wait", "--wait-timeout", "90s")
 	if err != nil {
@@ -137,7 +137,7 @@ func TestRotateToTheOrganisationPKIUnderTraffic(t *testing.T) {
 	m := startCAMesh(t, "")
 	pki := newOrgPKI(t)
 
-	tr := startTraffic(m.url, 4, 50000, 120*time.Second)
+	tr := startTraffic(m.url, 4, 400000, 120*time.Second)
 	tr.waitFor(t, 20)
 	out, err := m.w.weft(t, "", "ca", "rotate", "--cert-file", pki.certFile, "--key-file", pki.keyFile,
 		"--chain-file", pki.chainFile, "--root-file", pki.rootFile, "--wait", "--wait-timeout", "90s")

@@ -86,7 +86,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	// A route change takes effect while traffic flows: everything to v2.
-	tr := startTraffic(gateway, 2, 5000, 60*time.Second)
+	tr := startTraffic(gateway, 2, 100000, 60*time.Second)
 	tr.waitFor(t, 20)
 	route := `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute

@@ -92,7 +92,7 @@ func TestPermissiveToStrictWithTheReport(t *testing.T) {
 	}
 
 	// The switch, under continuous mesh traffic.
-	tr := startTraffic(m.clientURL, 4, 20000, 60*time.Second)
+	tr := startTraffic(m.clientURL, 4, 200000, 60*time.Second)
 	tr.waitFor(t, 100)
 	m.w.mustApply(t, namespaceMTLS("STRICT"))
 	wantPlaintext(t, inbound, false)

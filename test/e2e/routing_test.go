@@ -167,7 +167,7 @@ spec:
 
 func TestRouteChangeUnderTrafficLosesNothing(t *testing.T) {
 	m := startRecMesh(t)
-	tr := startTraffic(m.clientURL+"/", 4, 20000, 60*time.Second)
+	tr := startTraffic(m.clientURL+"/", 4, 200000, 60*time.Second)
 	tr.waitFor(t, 50)
 
 	m.w.mustApply(t, splitRoute(100, 0))
@@ -189,7 +189,7 @@ func TestWeftdRestartUnderTrafficLosesNothing(t *testing.T) {
 	m.w.mustApply(t, splitRoute(100, 0))
 	waitOnly(t, m.clientURL+"/", "v1", 10)
 
-	tr := startTraffic(m.clientURL+"/", 4, 20000, 60*time.Second)
+	tr := startTraffic(m.clientURL+"/", 4, 200000, 60*time.Second)
 	tr.waitFor(t, 50)
 
 	m.w.signal(9)
@@ -227,7 +227,7 @@ spec:
     backendRefs: [{name: recommendation-v1, port: 8080}]
 `)
 	waitOnly(t, m.clientURL+"/slow", "v1", 5)
-	tr := startTraffic(m.clientURL+"/", 3, 20000, 60*time.Second)
+	tr := startTraffic(m.clientURL+"/", 3, 200000, 60*time.Second)
 	tr.waitFor(t, 50)
 
 	// Slow requests in flight on v1 when its proxy is told to stop.

@@ -79,7 +79,9 @@ func newAgent(cfg Config, log *slog.Logger, d deps) (*agent, error) {
 	a := &agent{cfg: cfg, log: log, deps: d, drainCh: make(chan struct{})}
 	a.setStatus("starting")
 
-	api, err := apiclient.New(cfg.ClientConfig)
+	// Once the workload holds a certificate, it authenticates the proxy's calls to weftd's
+	// API in place of the bootstrap's or join token: a join token only bootstraps it.
+	api, err := apiclient.New(cfg.ClientConfig, apiclient.WithClientCertificate(a.apiCertificate))
 	if err != nil {
 		return nil, fmt.Errorf("creating weftd's API client: %w", err)
 	}
@@ -191,6 +193,23 @@ func (a *agent) clientCertificate(info *tls.CertificateRequestInfo) (*tls.Certif
 		return id.GetClientCertificate(info)
 	}
 	return nil, errors.New("the proxy has no workload certificate yet")
+}
+
+// apiCertificate is the certificate the proxy presents to weftd's API: the workload
+// certificate while it is valid, else nil (the API client then sends the bearer token).
+func (a *agent) apiCertificate() *tls.Certificate {
+	id := a.id.Load()
+	if id == nil {
+		return nil
+	}
+	c := id.Certificate()
+	if c == nil || c.Leaf == nil {
+		return nil
+	}
+	if now := time.Now(); now.Before(c.Leaf.NotBefore) || !now.Before(c.Leaf.NotAfter) {
+		return nil
+	}
+	return c
 }
 
 func (a *agent) proxyMeta() wire.ProxyMeta {

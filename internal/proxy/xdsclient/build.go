@@ -140,3 +140,50 @@ func routedClusters(tables []*config.RouteTable) map[string]bool {
 	}
 	return out
 }
+
+// carryReferencedClusters keeps, in cfg, the clusters of prev that cfg's routes or TCP proxies
+// still send traffic to but that cfg no longer holds. The types of a delta xDS stream arrive
+// one response at a time: when a route moves off a cluster, the cluster's removal may come
+// before the route's new version, and applying that config in between would answer 503 to
+// requests the old route still sends there. The cluster (with the endpoints it had) stays
+// until no route uses it (make before break); its presence is part of cfg.Version.
+func carryReferencedClusters(cfg, prev *config.Config) {
+	if prev == nil {
+		return
+	}
+	var tables []*config.RouteTable
+	tcp := map[string]bool{}
+	for _, l := range cfg.Listeners {
+		for _, fc := range l.FilterChains {
+			switch {
+			case fc.HTTP != nil && fc.HTTP.Inline != nil:
+				tables = append(tables, fc.HTTP.Inline)
+			case fc.TCP != nil:
+				tcp[fc.TCP.Cluster] = true
+			}
+		}
+	}
+	for _, rt := range cfg.Routes {
+		tables = append(tables, rt)
+	}
+	refs := routedClusters(tables)
+	for name := range tcp {
+		refs[name] = true
+	}
+	var carried []string
+	for name := range refs {
+		if _, ok := cfg.Clusters[name]; ok {
+			continue
+		}
+		if c, ok := prev.Clusters[name]; ok {
+			cfg.Clusters[name] = c
+			carried = append(carried, name)
+		}
+	}
+	if len(carried) == 0 {
+		return
+	}
+	slices.Sort(carried)
+	sum := sha256.Sum256([]byte(cfg.Version + "\ncarried\x00" + strings.Join(carried, "\x00")))
+	cfg.Version = hex.EncodeToString(sum[:16])
+}

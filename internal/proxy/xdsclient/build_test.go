@@ -276,3 +276,49 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestCarryReferencedClusters(t *testing.T) {
+	route := func(clusters ...string) *config.RouteTable {
+		r := &config.Route{Name: "r"}
+		for _, c := range clusters {
+			r.Clusters = append(r.Clusters, config.WeightedCluster{Name: c, Weight: 1})
+		}
+		return &config.RouteTable{Name: "rt", VirtualHosts: []*config.VirtualHost{{Name: "vh", Domains: []string{"*"}, Routes: []*config.Route{r}}}}
+	}
+	listener := &config.Listener{Name: "l", FilterChains: []*config.FilterChain{{HTTP: &config.HTTPConnectionManager{RouteName: "rt"}}}}
+	v1 := &config.Cluster{Name: "v1", Endpoints: []config.Endpoint{{Address: "127.0.0.1:1"}}}
+	v2 := &config.Cluster{Name: "v2", Endpoints: []config.Endpoint{{Address: "127.0.0.1:2"}}}
+	prev := &config.Config{
+		Version:   "prev",
+		Listeners: map[string]*config.Listener{"l": listener},
+		Routes:    map[string]*config.RouteTable{"rt": route("v1", "v2")},
+		Clusters:  map[string]*config.Cluster{"v1": v1, "v2": v2},
+	}
+
+	// v1's removal arrived before the route that stops using it: v1 stays, with its endpoints.
+	early := &config.Config{
+		Version:   "early",
+		Listeners: map[string]*config.Listener{"l": listener},
+		Routes:    map[string]*config.RouteTable{"rt": route("v1", "v2")},
+		Clusters:  map[string]*config.Cluster{"v2": v2},
+	}
+	carryReferencedClusters(early, prev)
+	if early.Clusters["v1"] != v1 {
+		t.Fatalf("the cluster the route still uses was dropped: %v", early.Clusters)
+	}
+	if early.Version == "early" {
+		t.Fatal("carrying a cluster did not change the config's version")
+	}
+
+	// The new route arrives: v1 is no longer used and goes.
+	late := &config.Config{
+		Version:   "late",
+		Listeners: map[string]*config.Listener{"l": listener},
+		Routes:    map[string]*config.RouteTable{"rt": route("v2")},
+		Clusters:  map[string]*config.Cluster{"v2": v2},
+	}
+	carryReferencedClusters(late, early)
+	if _, ok := late.Clusters["v1"]; ok || late.Version != "late" {
+		t.Fatalf("an unused cluster was carried: %v, version %s", late.Clusters, late.Version)
+	}
+}

@@ -113,8 +113,9 @@ type Client struct {
 	running atomic.Bool
 
 	// Owned by the goroutine in Run.
-	state   *state
-	applied string // version of the config last applied
+	state      *state
+	applied    string         // version of the config last applied
+	appliedCfg *config.Config // the config last applied
 
 	mu     sync.Mutex
 	status Status

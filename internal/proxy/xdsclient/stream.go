@@ -218,13 +218,14 @@ func (c *Client) tryApply(apply func(*config.Config) error) error {
 		c.log.Debug("config incomplete; waiting", "missing", missing)
 		return nil
 	}
+	carryReferencedClusters(cfg, c.appliedCfg)
 	if cfg.Version == c.applied {
 		return nil
 	}
 	if err := apply(cfg); err != nil {
 		return fmt.Errorf("config %s refused by the proxy: %w", cfg.Version, err)
 	}
-	c.applied = cfg.Version
+	c.applied, c.appliedCfg = cfg.Version, cfg
 	c.updateStatus(func(s *Status) {
 		s.Version = cfg.Version
 		s.AppliedAt = time.Now()
