@@ -169,6 +169,8 @@ measure() {
 	local pids=("$@") dir=$WORK/$name extra=()
 	mkdir -p "$dir"
 	if ((${#pids[@]})); then
+		# Idle means settled: the same 3 s after the setup first answered, for every setup.
+		sleep 3
 		extra+=(-rss-idle "$("$BIN/benchtool" rss "${pids[@]}")")
 	fi
 	log "$name: warm-up (2s)"

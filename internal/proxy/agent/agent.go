@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -69,6 +68,7 @@ type agent struct {
 	drainCh   chan struct{}
 
 	leaseFailures prometheus.Counter
+	trim          memoryTrim
 
 	// workload is the registration (sidecar mode); lease holds its renewal state.
 	workload *wire.Workload
@@ -403,6 +403,7 @@ func (a *agent) apply(c *config.Config) error {
 		}
 		return err
 	}
+	a.trim.touch()
 	if !a.applied.CompareAndSwap(false, true) {
 		a.log.Debug("configuration applied", "version", c.Version)
 		return nil
@@ -411,9 +412,6 @@ func (a *agent) apply(c *config.Config) error {
 	// The data plane logs each listener it starts, with its address.
 	a.log.Info("first configuration applied; the proxy is ready", "version", c.Version,
 		"listeners", len(c.Listeners), "clusters", len(c.Clusters))
-	// Start-up (certificates, xDS decoding, descriptor tables) leaves garbage the runtime
-	// would hand back to the OS only slowly; an idle sidecar should not hold it.
-	go debug.FreeOSMemory()
 	return nil
 }
 
