@@ -91,7 +91,7 @@ Flags:
 		return nil
 	})
 	fs.StringVar(&c.Gateway, "gateway", "", "gateway mode: the Gateway resource to serve (in --namespace)")
-	fs.StringVar(&c.TrustDomain, "trust-domain", agent.DefaultTrustDomain, "the mesh's trust domain; used by gateways, which are not registered (sidecars get their SPIFFE ID from weftd)")
+	fs.StringVar(&c.TrustDomain, "trust-domain", agent.DefaultTrustDomain, "the mesh's trust domain, used only if weftd's registration answer does not give the SPIFFE ID")
 	fs.StringVar(&c.AdminAddr, "admin-addr", agent.DefaultAdminAddr, "admin server address (loopback only): /ready, /stats/prometheus, /config_dump, /drain")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", agent.DefaultDrainTimeout, "on SIGTERM: how long in-flight requests get")
 	fs.DurationVar(&c.DrainGrace, "drain-grace", agent.DefaultDrainGrace, "on SIGTERM: how long to keep serving after deregistering, before draining (0 means the default)")

@@ -272,8 +272,9 @@ func TestGateway(t *testing.T) {
 	h.cfg.Gateway = "ingress"
 	h.cfg.Namespace = "edge"
 	h.cfg.Service, h.cfg.Apps, h.cfg.Upstreams, h.cfg.Version, h.cfg.Labels = "", nil, nil, "", nil
-	h.cfg.TrustDomain = "corp.example"
+	h.cfg.TrustDomain = "corp.example" // not the mesh's: weftd's answer wins
 	h.cfg.ID = "ingress-1.edge"
+	h.weftd.spiffeID = "spiffe://test.example/ns/edge/sa/ingress"
 	ctx, cancel := context.WithCancel(t.Context())
 	h.start(ctx)
 	eventually(t, "the first config", func() bool { return h.ev.count("apply") == 1 })
@@ -286,8 +287,8 @@ func TestGateway(t *testing.T) {
 		registered[0].ID != "ingress-1.edge" || registered[0].Namespace != "edge" || registered[0].ServiceAccount != "ingress" {
 		t.Errorf("gateway registrations = %+v, want one gateway registration for ingress", registered)
 	}
-	if csrID != "spiffe://corp.example/ns/edge/sa/ingress" || csr.WorkloadID != "ingress-1.edge" {
-		t.Errorf("gateway CSR for %q (workload %q), want spiffe://corp.example/ns/edge/sa/ingress for workload ingress-1.edge", csrID, csr.WorkloadID)
+	if csrID != "spiffe://test.example/ns/edge/sa/ingress" || csr.WorkloadID != "ingress-1.edge" {
+		t.Errorf("gateway CSR for %q (workload %q), want weftd's spiffe://test.example/ns/edge/sa/ingress for workload ingress-1.edge", csrID, csr.WorkloadID)
 	}
 	want := wire.ProxyMeta{Mode: wire.ModeGateway, WorkloadID: "ingress-1.edge", Namespace: "edge", ServiceAccount: "ingress",
 		Address: "127.0.0.1", Gateway: "ingress", Version: "v0.0.0-test"}

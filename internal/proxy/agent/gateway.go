@@ -11,8 +11,9 @@ import (
 )
 
 // identifyGateway registers a gateway with weftd and returns the SPIFFE ID to ask a
-// certificate for: its service account's in the configured trust domain (weftd refuses the
-// certificate if that is not the mesh's). A gateway serves no Service: it is registered as a
+// certificate for: its service account's, as weftd's registration answer gives it (in the
+// configured trust domain if the answer has none; weftd refuses a certificate outside the
+// mesh's). A gateway serves no Service: it is registered as a
 // gateway (wire.Workload.Gateway, Service the Gateway resource's name, no inbound port),
 // never an endpoint, only so that weftd tracks its certificate and can ask it, in its lease
 // answers, to renew it during a CA rotation.
@@ -39,6 +40,9 @@ func (a *agent) identifyGateway(ctx context.Context, adminAddr net.Addr) (string
 		return "", err
 	}
 	a.lease.ttl = leaseTTL(resp)
+	if resp.SPIFFEID != "" {
+		id = resp.SPIFFEID // weftd knows the mesh's trust domain
+	}
 	a.lease.spiffeID = id
 	a.log.Info("gateway registered (it serves no Service: weftd tracks its certificate)", "spiffeID", id,
 		"gateway", a.cfg.Namespace+"/"+a.cfg.Gateway, "lease", a.lease.ttl)
