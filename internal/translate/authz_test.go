@@ -1,9 +1,6 @@
 package translate
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -138,24 +135,7 @@ spec:
 			if err != nil {
 				t.Fatalf("Translate: %v", err)
 			}
-			got, err := renderResources(&Resources{Listeners: res.Listeners})
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join("testdata", tc.name+".json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("reading golden file (run with -update to create it): %v", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("listeners differ from %s (run go test -update to accept):\n%s", path, lineDiff(want, got))
-			}
+			checkGolden(t, tc.name, &Resources{Listeners: res.Listeners})
 		})
 	}
 }

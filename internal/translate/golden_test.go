@@ -258,23 +258,8 @@ func TestTranslateGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Translate: %v", err)
 			}
-			got, err := renderResources(res)
-			if err != nil {
-				t.Fatalf("rendering: %v", err)
-			}
-			path := filepath.Join("testdata", tc.name+".json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
+			if !checkGolden(t, tc.name, res) {
 				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("reading golden file (run with -update to create it): %v", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("resources differ from %s (run go test -update to accept):\n%s", path, lineDiff(want, got))
 			}
 
 			// The same inputs give byte-identical output.
@@ -287,6 +272,31 @@ func TestTranslateGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkGolden compares the rendered resources with testdata/<name>.json, or rewrites that file
+// with -update (and then returns false: there is nothing left to compare).
+func checkGolden(t *testing.T, name string, res *Resources) bool {
+	t.Helper()
+	got, err := renderResources(res)
+	if err != nil {
+		t.Fatalf("rendering: %v", err)
+	}
+	path := filepath.Join("testdata", name+".json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return false
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading golden file (run with -update to create it): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("resources differ from %s (run go test -update to accept):\n%s", path, lineDiff(want, got))
+	}
+	return true
 }
 
 // renderResources is the stable multiline JSON of a proxy's resources.

@@ -1,9 +1,6 @@
 package translate
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/weftmesh/weft/api/v1alpha1"
@@ -115,24 +112,7 @@ func TestTranslateMTLSGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Translate: %v", err)
 			}
-			got, err := renderResources(res)
-			if err != nil {
-				t.Fatalf("rendering: %v", err)
-			}
-			path := filepath.Join("testdata", tc.name+".json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("reading golden file (run with -update to create it): %v", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("resources differ from %s (run go test -update to accept):\n%s", path, lineDiff(want, got))
-			}
+			checkGolden(t, tc.name, res)
 		})
 	}
 }
