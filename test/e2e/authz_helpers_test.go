@@ -29,7 +29,7 @@ func startPathEcho(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startTCPEcho is a TCP application that echoes what it reads.
+// startTCPEcho is a TCP application that echoes what it reads and half-closes when its peer does.
 func startTCPEcho(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -46,6 +46,7 @@ func startTCPEcho(t *testing.T) string {
 			go func() {
 				defer c.Close()
 				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite() // the peer half-closed: so does the echo
 			}()
 		}
 	}()

@@ -75,28 +75,11 @@ spec:
 	go gs.Serve(grpcLn)
 	t.Cleanup(gs.Stop)
 
-	tcpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tcpLn.Close() })
-	go func() {
-		for {
-			c, err := tcpLn.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-				c.Close()
-			}()
-		}
-	}()
+	tcpEcho := startTCPEcho(t)
 	httpApp := startApp(t, "echo", "v1")
 
 	w.startProxy(t, proxyOpts{service: "echo", version: "v1", apps: []string{
-		"9090=" + grpcLn.Addr().String(), "7000=" + tcpLn.Addr().String(), "8080=" + httpApp.addr,
+		"9090=" + grpcLn.Addr().String(), "7000=" + tcpEcho, "8080=" + httpApp.addr,
 	}})
 	grpcPort, tcpPort, httpPort := freePort(t), freePort(t), freePort(t)
 	w.startProxy(t, proxyOpts{service: "client", upstreams: []string{
