@@ -74,16 +74,8 @@ spec:
   - {name: grpc, port: 9090, appProtocol: grpc}
   - {name: db, port: 7000, appProtocol: tcp}
 `)
-	grpcLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	testgrpc.RegisterTestServiceServer(gs, echoGRPC{})
-	go gs.Serve(grpcLn)
-	t.Cleanup(gs.Stop)
 	m.payments = m.w.startProxy(t, proxyOpts{service: "payments", apps: []string{
-		"8080=" + startPathEcho(t), "9090=" + grpcLn.Addr().String(), "7000=" + startTCPEcho(t),
+		"8080=" + startPathEcho(t), "9090=" + startGRPCEcho(t), "7000=" + startTCPEcho(t),
 	}})
 	caller := func(sa string) (httpAddr, grpcAddr, tcpAddr string) {
 		h, g, c := freePort(t), freePort(t), freePort(t)

@@ -53,6 +53,20 @@ func (echoGRPC) FullDuplexCall(stream testgrpc.TestService_FullDuplexCallServer)
 	}
 }
 
+// startGRPCEcho starts the echoGRPC application on 127.0.0.1 and returns its address.
+func startGRPCEcho(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	testgrpc.RegisterTestServiceServer(gs, echoGRPC{})
+	go gs.Serve(ln)
+	t.Cleanup(gs.Stop)
+	return ln.Addr().String()
+}
+
 func TestGRPCTCPAndH2CThroughTheMesh(t *testing.T) {
 	w := newWeftd(t)
 	w.mustApply(t, `
@@ -66,20 +80,13 @@ spec:
   - {name: http, port: 8080, appProtocol: http}
 `)
 	// The application: a gRPC server, a TCP echo server and an HTTP server.
-	grpcLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	testgrpc.RegisterTestServiceServer(gs, echoGRPC{})
-	go gs.Serve(grpcLn)
-	t.Cleanup(gs.Stop)
+	grpcApp := startGRPCEcho(t)
 
 	tcpEcho := startTCPEcho(t)
 	httpApp := startApp(t, "echo", "v1")
 
 	w.startProxy(t, proxyOpts{service: "echo", version: "v1", apps: []string{
-		"9090=" + grpcLn.Addr().String(), "7000=" + tcpEcho, "8080=" + httpApp.addr,
+		"9090=" + grpcApp, "7000=" + tcpEcho, "8080=" + httpApp.addr,
 	}})
 	grpcPort, tcpPort, httpPort := freePort(t), freePort(t), freePort(t)
 	w.startProxy(t, proxyOpts{service: "client", upstreams: []string{
