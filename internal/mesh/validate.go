@@ -23,7 +23,7 @@ func Validate(batch, existing []*Resource) ErrorList {
 	for i, r := range batch {
 		e := &errs{res: r, idx: i}
 		if j, dup := seen[r.Key()]; dup {
-			e.add("", "appears twice in the request (also at index %d)", j)
+			e.add("", "appears more than once in this apply (first as its resource #%d): apply one version of it", j+1)
 		} else {
 			seen[r.Key()] = i
 		}

@@ -252,7 +252,7 @@ func TestValidate(t *testing.T) {
 
 		// The batch itself.
 		{name: "duplicate in batch", batch: []string{backendSvc, backendSvc},
-			want: []string{`Service default/backend: appears twice in the request (also at index 0)`}},
+			want: []string{`Service default/backend: appears more than once in this apply (first as its resource #1): apply one version of it`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
