@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -102,5 +103,20 @@ func TestWithClientCertificate(t *testing.T) {
 	defer mu.Unlock()
 	if diff := cmp.Diff(want, requests); diff != "" {
 		t.Errorf("requests weftd saw (-want +got):\n%s", diff)
+	}
+}
+
+func TestUnreachableWeftdIsNamed(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	addr := srv.Listener.Addr().String()
+	caPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	srv.Close() // nothing listens there now
+	c, err := New(&ClientConfig{Server: "https://" + addr, Token: "t", CA: caPEM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Version(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "cannot reach weftd at https://"+addr+" (is it running?)") {
+		t.Fatalf("error = %v, want it to say weftd cannot be reached at %s", err, addr)
 	}
 }
