@@ -39,13 +39,11 @@ refused, none is stored.`,
 				req.Resources = append(req.Resources, d.JSON)
 				req.Sources = append(req.Sources, d.Source)
 			}
-			c, err := o.client()
+			ctx, c, done, err := o.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, cancel := o.context(cmd.Context())
-			defer cancel()
+			defer done()
 			resp, err := c.Apply(ctx, req)
 			if err != nil {
 				return fmt.Errorf("apply refused, nothing was stored:\n  %w", err)

@@ -40,13 +40,11 @@ func newCAStatusCmd(o *options) *cobra.Command {
   weft ca status -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client()
+			ctx, c, done, err := o.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, cancel := o.context(cmd.Context())
-			defer cancel()
+			defer done()
 			st, err := c.CAStatus(ctx)
 			if err != nil {
 				return fmt.Errorf("reading the CA status: %w", err)

@@ -26,13 +26,11 @@ func newDeleteCmd(o *options) *cobra.Command {
 			if k.ClusterScoped {
 				ns = "-"
 			}
-			c, err := o.client()
+			ctx, c, done, err := o.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, cancel := o.context(cmd.Context())
-			defer cancel()
+			defer done()
 			if err := c.Delete(ctx, k.Plural, ns, args[1]); err != nil {
 				return fmt.Errorf("deleting %s %q: %w", k.Kind, args[1], err)
 			}

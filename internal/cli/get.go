@@ -41,13 +41,11 @@ Without -o, a table. With -o yaml or -o json, the full objects as stored (a list
 			default:
 				return fmt.Errorf("unknown output format %q: use yaml, json or table", output)
 			}
-			c, err := o.client()
+			ctx, c, done, err := o.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, cancel := o.context(cmd.Context())
-			defer cancel()
+			defer done()
 
 			if k.Plural == "workloads" {
 				items, err := c.Workloads(ctx)

@@ -87,6 +87,16 @@ func (o *options) client() (*apiclient.Client, error) {
 	return apiclient.New(cfg)
 }
 
+// connect returns an API client and a context bounded by --timeout; done releases both.
+func (o *options) connect(parent context.Context) (context.Context, *apiclient.Client, func(), error) {
+	c, err := o.client()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := o.context(parent)
+	return ctx, c, func() { cancel(); c.Close() }, nil
+}
+
 func (o *options) context(parent context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(parent, o.timeout)
 }

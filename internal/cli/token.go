@@ -76,13 +76,11 @@ its hash.`,
 			if ttl%time.Second != 0 {
 				return fmt.Errorf("--ttl %v: give a whole number of seconds", ttl)
 			}
-			c, err := o.client()
+			ctx, c, done, err := o.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, cancel := o.context(cmd.Context())
-			defer cancel()
+			defer done()
 			created, err := c.CreateJoinToken(ctx, &apiclient.CreateJoinTokenRequest{
 				Namespace: namespace, ServiceAccount: serviceAccount, TTLSeconds: int64(ttl / time.Second),
 			})
@@ -121,13 +119,11 @@ revoked. Secrets are never shown: weftd does not keep them.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			c, err := o.client()
+			ctx, c, done, err := o.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, cancel := o.context(cmd.Context())
-			defer cancel()
+			defer done()
 			items, err := c.JoinTokens(ctx)
 			if err != nil {
 				return fmt.Errorf("listing join tokens: %w", err)
@@ -159,13 +155,11 @@ certificate, and its workload leaves the mesh when its lease runs out.`,
 		Example: "  weft token revoke 3f9c0a7be1d24c55",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
+			ctx, c, done, err := o.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, cancel := o.context(cmd.Context())
-			defer cancel()
+			defer done()
 			tok, err := c.RevokeJoinToken(ctx, args[0])
 			if err != nil {
 				return fmt.Errorf("revoking join token %q: %w", args[0], err)

@@ -34,12 +34,7 @@ func TestInboundRefusesHostilePeers(t *testing.T) {
 	base := func() *tls.Config {
 		return &tls.Config{InsecureSkipVerify: true, ServerName: wire.InboundSNI(8080), NextProtos: []string{"http/1.1"}}
 	}
-	c, err := m.w.client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	valid := meshCert(t.Context(), t, c, "spiffe://weft.local/ns/default/sa/client")
+	valid := m.w.meshCert(t, "spiffe://weft.local/ns/default/sa/client")
 
 	// The mesh's own root signs an expired certificate for a mesh identity.
 	rootCert, rootKey := readRoot(t, filepath.Join(m.w.dataDir, "ca"))

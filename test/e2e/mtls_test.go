@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"strconv"
@@ -204,14 +203,7 @@ spec:
 	}
 
 	// TLS is not taken on the DISABLE port, even from a mesh identity.
-	c, err := w.client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cert := meshCert(ctx, t, c, "spiffe://weft.local/ns/default/sa/client")
+	cert := w.meshCert(t, "spiffe://weft.local/ns/default/sa/client")
 	cfg := &tls.Config{InsecureSkipVerify: true, ServerName: wire.InboundSNI(8080), NextProtos: []string{"http/1.1"}, Certificates: []tls.Certificate{cert}}
 	if err := tlsRoundTrip(addr(dedicated), cfg); err == nil {
 		t.Error("a TLS client was served on the DISABLE port")
@@ -238,14 +230,7 @@ func TestTLSMinimumVersion(t *testing.T) {
 	web := w.startProxy(t, proxyOpts{service: "web", apps: []string{"8080=" + a.addr}})
 	inbound := addr(web.inboundPort)
 
-	c, err := w.client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cert := meshCert(ctx, t, c, "spiffe://weft.local/ns/default/sa/client")
+	cert := w.meshCert(t, "spiffe://weft.local/ns/default/sa/client")
 	client := func(version uint16) *tls.Config {
 		return &tls.Config{
 			InsecureSkipVerify: true, ServerName: wire.InboundSNI(8080), NextProtos: []string{"http/1.1"},

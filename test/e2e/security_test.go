@@ -199,6 +199,19 @@ func tlsRoundTrip(address string, cfg *tls.Config) error {
 	return nil
 }
 
+// meshCert asks this weftd, with its admin credential, for a certificate for a SPIFFE ID.
+func (w *weftd) meshCert(t *testing.T, spiffeID string) tls.Certificate {
+	t.Helper()
+	c, err := w.client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	return meshCert(ctx, t, c, spiffeID)
+}
+
 // meshCert gets a certificate signed by weftd for a SPIFFE ID, from a key made here.
 func meshCert(ctx context.Context, t *testing.T, c *apiclient.Client, spiffeID string) tls.Certificate {
 	t.Helper()
