@@ -15,10 +15,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/weftmesh/weft/internal/proxy/config"
+	"github.com/weftmesh/weft/internal/proxy/stats"
 	"github.com/weftmesh/weft/internal/wire"
 )
 
@@ -39,8 +37,8 @@ type Config struct {
 	Addr string
 	// Version is the proxy's build version, shown in /config_dump.
 	Version string
-	// Gatherer serves /stats/prometheus (required).
-	Gatherer prometheus.Gatherer
+	// Stats serves /stats/prometheus (required).
+	Stats *stats.Registry
 	// Ready answers nil when the proxy is ready, else the reason it is not (required).
 	Ready func() error
 	// Drain starts draining the proxy, as SIGTERM does (required). It must not block and may
@@ -60,8 +58,8 @@ func (c *Config) Validate() error {
 		return err
 	}
 	switch {
-	case c.Gatherer == nil:
-		return errors.New("admin: a Prometheus gatherer is required")
+	case c.Stats == nil:
+		return errors.New("admin: a stats registry is required")
 	case c.Ready == nil:
 		return errors.New("admin: a readiness function is required")
 	case c.Drain == nil:
@@ -123,14 +121,19 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", s.ready)
-	mux.Handle("GET /stats/prometheus", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		ErrorHandling: promhttp.ContinueOnError,
-	}))
+	mux.HandleFunc("GET /stats/prometheus", s.stats)
 	mux.HandleFunc("GET /config_dump", s.configDump)
 	mux.HandleFunc("POST /drain", s.drain)
 	mux.HandleFunc("GET /mtls/plaintext", s.plaintext)
 	return mux
+}
+
+// stats writes the metrics in the Prometheus text format.
+func (s *Server) stats(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	if err := s.cfg.Stats.WritePrometheus(w); err != nil {
+		s.log.Debug("writing /stats/prometheus", "error", err)
+	}
 }
 
 // Listen binds the configured address and returns the bound address.

@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weftmesh/weft/internal/proxy/config"
+	"github.com/weftmesh/weft/internal/proxy/stats"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -37,10 +37,10 @@ func (f fakeIdentity) SerialNumber() string { return f.serial }
 
 func validConfig() Config {
 	return Config{
-		Addr:     "127.0.0.1:0",
-		Gatherer: prometheus.NewRegistry(),
-		Ready:    func() error { return nil },
-		Drain:    func() {},
+		Addr:  "127.0.0.1:0",
+		Stats: stats.NewRegistry(),
+		Ready: func() error { return nil },
+		Drain: func() {},
 	}
 }
 
@@ -61,7 +61,7 @@ func TestValidate(t *testing.T) {
 		{"host name", func(c *Config) { c.Addr = "admin.example.com:15000" }, "must be on loopback"},
 		{"no port", func(c *Config) { c.Addr = "127.0.0.1" }, "not host:port"},
 		{"bad port", func(c *Config) { c.Addr = "127.0.0.1:99999" }, "bad port"},
-		{"no gatherer", func(c *Config) { c.Gatherer = nil }, "gatherer is required"},
+		{"no stats registry", func(c *Config) { c.Stats = nil }, "stats registry is required"},
 		{"no readiness", func(c *Config) { c.Ready = nil }, "readiness function is required"},
 		{"no drain", func(c *Config) { c.Drain = nil }, "drain function is required"},
 	}
@@ -119,18 +119,16 @@ func TestReady(t *testing.T) {
 }
 
 func TestStatsPrometheus(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "weft_test_total", Help: "test"})
-	reg.MustRegister(c)
-	c.Add(3)
+	reg := stats.NewRegistry()
+	reg.Counter("weft_test_total", "test").Add(3)
 	cfg := validConfig()
-	cfg.Gatherer = reg
+	cfg.Stats = reg
 	s, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	code, body := get(t, s.Handler(), http.MethodGet, "/stats/prometheus")
-	if code != http.StatusOK || !strings.Contains(body, "weft_test_total 3") {
+	if code != http.StatusOK || !strings.Contains(body, "# TYPE weft_test_total counter\nweft_test_total 3\n") {
 		t.Errorf("GET /stats/prometheus = %d, body:\n%s\nwant 200 with weft_test_total 3", code, body)
 	}
 }

@@ -12,14 +12,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/weftmesh/weft/internal/apiclient"
 	"github.com/weftmesh/weft/internal/proxy/admin"
 	"github.com/weftmesh/weft/internal/proxy/config"
 	"github.com/weftmesh/weft/internal/proxy/dataplane"
 	"github.com/weftmesh/weft/internal/proxy/identity"
+	"github.com/weftmesh/weft/internal/proxy/stats"
 	"github.com/weftmesh/weft/internal/proxy/xdsclient"
 	"github.com/weftmesh/weft/internal/wire"
 )
@@ -54,7 +52,7 @@ type agent struct {
 	deps deps
 
 	api   *apiclient.Client
-	reg   *prometheus.Registry
+	reg   *stats.Registry
 	dp    dataPlane
 	xds   xdsClient
 	admin *admin.Server
@@ -67,7 +65,7 @@ type agent struct {
 	drainOnce sync.Once
 	drainCh   chan struct{}
 
-	leaseFailures prometheus.Counter
+	leaseFailures *stats.Counter
 	trim          memoryTrim
 
 	// workload is the registration (sidecar mode); lease holds its renewal state.
@@ -87,12 +85,10 @@ func newAgent(cfg Config, log *slog.Logger, d deps) (*agent, error) {
 	}
 	a.api = api
 
-	a.reg = prometheus.NewRegistry()
-	if err := a.registerMetrics(); err != nil {
-		return nil, err
-	}
+	a.reg = stats.NewRegistry().WithRuntimeMetrics()
+	a.registerMetrics()
 
-	a.dp, err = d.newDataPlane(dataplane.Config{Certs: certSource{a}, Logger: log, Registerer: a.reg})
+	a.dp, err = d.newDataPlane(dataplane.Config{Certs: certSource{a}, Logger: log, Stats: a.reg})
 	if err != nil {
 		return nil, fmt.Errorf("creating the data plane: %w", err)
 	}
@@ -114,7 +110,7 @@ func newAgent(cfg Config, log *slog.Logger, d deps) (*agent, error) {
 	a.admin, err = admin.New(admin.Config{
 		Addr:      cfg.AdminAddr,
 		Version:   cfg.BuildVersion,
-		Gatherer:  a.reg,
+		Stats:     a.reg,
 		Ready:     a.ready,
 		Drain:     a.requestDrain,
 		Identity:  identityView{a},
@@ -128,46 +124,24 @@ func newAgent(cfg Config, log *slog.Logger, d deps) (*agent, error) {
 	return a, nil
 }
 
-func (a *agent) registerMetrics() error {
-	info := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name:        "weft_proxy_info",
-		Help:        "Always 1; labels say the proxy's build version and mode.",
-		ConstLabels: prometheus.Labels{"version": a.cfg.BuildVersion, "mode": a.cfg.Mode},
+func (a *agent) registerMetrics() {
+	a.reg.Gauge("weft_proxy_info", "Always 1; labels say the proxy's build version and mode.",
+		"version", a.cfg.BuildVersion, "mode", a.cfg.Mode).Set(1)
+	a.leaseFailures = a.reg.Counter("weft_proxy_lease_renewal_failures_total",
+		"Lease renewals (or re-registrations) that failed.")
+	a.reg.GaugeFunc("weft_proxy_ready", "1 when the proxy is ready (GET /ready answers 200), else 0.", func() float64 {
+		if a.ready() == nil {
+			return 1
+		}
+		return 0
 	})
-	info.Set(1)
-	a.leaseFailures = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "weft_proxy_lease_renewal_failures_total",
-		Help: "Lease renewals (or re-registrations) that failed.",
-	})
-	for _, c := range []prometheus.Collector{
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		info,
-		a.leaseFailures,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "weft_proxy_ready",
-			Help: "1 when the proxy is ready (GET /ready answers 200), else 0.",
-		}, func() float64 {
-			if a.ready() == nil {
-				return 1
-			}
-			return 0
-		}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "weft_proxy_certificate_expiry_timestamp_seconds",
-			Help: "When the workload certificate expires (Unix time); 0 before the first one.",
-		}, func() float64 {
+	a.reg.GaugeFunc("weft_proxy_certificate_expiry_timestamp_seconds",
+		"When the workload certificate expires (Unix time); 0 before the first one.", func() float64 {
 			if id := a.id.Load(); id != nil && !id.Expiry().IsZero() {
 				return float64(id.Expiry().Unix())
 			}
 			return 0
-		}),
-	} {
-		if err := a.reg.Register(c); err != nil {
-			return fmt.Errorf("registering metrics: %w", err)
-		}
-	}
-	return nil
+		})
 }
 
 // xdsTLS is the mutual TLS to weftd's xDS server: weftd's CA, the workload certificate.

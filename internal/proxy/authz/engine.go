@@ -17,9 +17,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/weftmesh/weft/internal/proxy/config"
+	"github.com/weftmesh/weft/internal/proxy/stats"
 )
 
 // Request is the part of an HTTP request the permissions look at.
@@ -62,8 +61,8 @@ type ruleSet struct {
 	// label names the policies together, for a decision no single policy took (nothing an
 	// ALLOW filter has matched).
 	label                 string
-	denied                prometheus.Counter
-	wouldDeny, wouldAllow prometheus.Counter
+	denied                *stats.Counter
+	wouldDeny, wouldAllow *stats.Counter
 }
 
 type policy struct {
@@ -71,7 +70,7 @@ type policy struct {
 	perms        []*config.Permission
 	principals   []*config.Principal
 	// Counters, resolved once.
-	denied, audited, wouldDeny, wouldAllow prometheus.Counter
+	denied, audited, wouldDeny, wouldAllow *stats.Counter
 }
 
 // Compile builds the engine of a chain's Authz; nil for none. Reports go to rep.

@@ -1,11 +1,10 @@
 package authz
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
+	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/weftmesh/weft/internal/proxy/stats"
 )
 
 // Metric names.
@@ -27,76 +26,109 @@ const (
 // Reporter logs and counts what engines decide: every denial and every audit match or dry-run
 // denial is one log line at info and one count.
 type Reporter struct {
-	log    *slog.Logger
-	denied *prometheus.CounterVec
-	audit  *prometheus.CounterVec
+	log *slog.Logger
+	reg *stats.Registry
+
+	// The series of the engines in use (current) and of those being compiled (next), so that
+	// the series of a policy that is gone stop being exported: see Begin and Commit.
+	mu            sync.Mutex
+	current, next map[series]struct{}
 }
 
-// NewReporter returns a Reporter logging to log (nil discards) whose metrics are registered
-// with reg (nil: kept but not exported). A second Reporter on the same registry shares the
-// metrics.
-func NewReporter(log *slog.Logger, reg prometheus.Registerer) (*Reporter, error) {
+// series names one authorization counter: metric{policy, result}.
+type series struct{ metric, policy, result string }
+
+func (s series) labels() []string {
+	if s.result == "" {
+		return []string{"policy", s.policy}
+	}
+	return []string{"policy", s.policy, "result", s.result}
+}
+
+// Help texts of the authorization metrics.
+const (
+	helpDenied = "Requests and connections denied by authorization policies, by policy " +
+		"(the AuthorizationPolicy, namespace/name, whose rule denied or whose ALLOW rules did not match)."
+	helpAudit = "Requests and connections reported by AUDIT and dry-run authorization policies, by policy and " +
+		"result (audited, would_deny, would_allow)."
+)
+
+// NewReporter returns a Reporter logging to log (nil discards) whose metrics go to reg (nil:
+// kept but not exported). Reporters on the same registry share the metrics.
+func NewReporter(log *slog.Logger, reg *stats.Registry) *Reporter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Reporter{
-		log: log,
-		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricDenied,
-			Help: "Requests and connections denied by authorization policies, by policy " +
-				"(the AuthorizationPolicy, namespace/name, whose rule denied or whose ALLOW rules did not match).",
-		}, []string{"policy"}),
-		audit: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricAudit,
-			Help: "Requests and connections reported by AUDIT and dry-run authorization policies, by policy and " +
-				"result (audited, would_deny, would_allow).",
-		}, []string{"policy", "result"}),
-	}
 	if reg == nil {
-		return r, nil
+		reg = stats.NewRegistry()
 	}
-	var err error
-	if r.denied, err = register(reg, r.denied); err != nil {
-		return nil, err
-	}
-	if r.audit, err = register(reg, r.audit); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return &Reporter{log: log, reg: reg}
 }
 
-func register(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing, nil
-			}
+func (r *Reporter) deniedCounter(policy string) *stats.Counter {
+	r.note(series{MetricDenied, policy, ""})
+	return r.reg.Counter(MetricDenied, helpDenied, "policy", policy)
+}
+
+func (r *Reporter) auditCounter(policy, result string) *stats.Counter {
+	r.note(series{MetricAudit, policy, result})
+	return r.reg.Counter(MetricAudit, helpAudit, "policy", policy, "result", result)
+}
+
+func (r *Reporter) note(s series) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.next != nil {
+		r.next[s] = struct{}{}
+	}
+}
+
+// Begin starts the compilation of the engines that will replace every engine in use: the
+// series their Compile calls resolve are noted, until Commit or Abort.
+func (r *Reporter) Begin() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.next = make(map[series]struct{})
+}
+
+// Commit says the engines compiled since Begin replace all earlier ones: the series only
+// earlier engines used (those of deleted policies) are no longer exported. Requests still
+// running under an earlier engine are counted in the removed series, which are gone.
+func (r *Reporter) Commit() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for s := range r.current {
+		if _, ok := r.next[s]; !ok {
+			r.reg.Delete(s.metric, s.labels()...)
 		}
-		return nil, fmt.Errorf("registering authorization metrics: %w", err)
 	}
-	return c, nil
+	r.current, r.next = r.next, nil
 }
 
-func (r *Reporter) deniedCounter(policy string) prometheus.Counter {
-	return r.denied.WithLabelValues(policy)
+// Abort says the engines compiled since Begin will not be used: the series only they created
+// are removed, the engines in use keep theirs.
+func (r *Reporter) Abort() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for s := range r.next {
+		if _, ok := r.current[s]; !ok {
+			r.reg.Delete(s.metric, s.labels()...)
+		}
+	}
+	r.next = nil
 }
 
-func (r *Reporter) auditCounter(policy, result string) prometheus.Counter {
-	return r.audit.WithLabelValues(policy, result)
-}
-
-func (r *Reporter) deny(policy, rule string, c prometheus.Counter, in *Input) {
+func (r *Reporter) deny(policy, rule string, c *stats.Counter, in *Input) {
 	c.Inc()
 	r.log.Info(what(in)+" denied by authorization policy", r.attrs(policy, rule, in)...)
 }
 
-func (r *Reporter) wouldDeny(policy, rule string, c prometheus.Counter, in *Input) {
+func (r *Reporter) wouldDeny(policy, rule string, c *stats.Counter, in *Input) {
 	c.Inc()
 	r.log.Info("dry run: authorization policy would deny "+what(in), r.attrs(policy, rule, in)...)
 }
 
-func (r *Reporter) audited(policy, rule string, c prometheus.Counter, in *Input) {
+func (r *Reporter) audited(policy, rule string, c *stats.Counter, in *Input) {
 	c.Inc()
 	r.log.Info("audit: authorization policy matched "+what(in), r.attrs(policy, rule, in)...)
 }

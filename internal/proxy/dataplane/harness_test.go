@@ -13,11 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/weftmesh/weft/internal/proxy/cluster"
 	"github.com/weftmesh/weft/internal/proxy/config"
 	"github.com/weftmesh/weft/internal/proxy/dataplane/testpki"
+	"github.com/weftmesh/weft/internal/proxy/stats"
 )
 
 const (
@@ -34,9 +33,9 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 // newRuntime returns a Runtime closed at the end of the test.
-func newRuntime(t testing.TB, certs CertSource, reg prometheus.Registerer) *Runtime {
+func newRuntime(t testing.TB, certs CertSource, reg *stats.Registry) *Runtime {
 	t.Helper()
-	r, err := New(Config{Certs: certs, Logger: testLogger(t), Registerer: reg, ListenerDrainTimeout: 10 * time.Second})
+	r, err := New(Config{Certs: certs, Logger: testLogger(t), Stats: reg, ListenerDrainTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -159,8 +158,8 @@ type pair struct {
 	callerCerts    *testpki.Source
 	calleeCerts    *testpki.Source
 	caller, callee *Runtime
-	callerReg      *prometheus.Registry
-	calleeReg      *prometheus.Registry
+	callerReg      *stats.Registry
+	calleeReg      *stats.Registry
 }
 
 func newPair(t testing.TB) *pair {
@@ -170,8 +169,8 @@ func newPair(t testing.TB) *pair {
 		ca:          ca,
 		callerCerts: testpki.NewSource(ca.Leaf(t, callerID)),
 		calleeCerts: testpki.NewSource(ca.Leaf(t, calleeID)),
-		callerReg:   prometheus.NewRegistry(),
-		calleeReg:   prometheus.NewRegistry(),
+		callerReg:   stats.NewRegistry(),
+		calleeReg:   stats.NewRegistry(),
 	}
 	p.caller = newRuntime(t, p.callerCerts, p.callerReg)
 	p.callee = newRuntime(t, p.calleeCerts, p.calleeReg)
@@ -297,35 +296,29 @@ func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	}
 }
 
-// metricValue returns the value of the counter or gauge name{labels} in reg (0 if absent).
-func metricValue(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+// metricValue returns the sum of the series of metric name in reg whose labels include labels
+// (0 if none).
+func metricValue(t testing.TB, reg *stats.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
+	snap, err := reg.Snapshot()
 	if err != nil {
-		t.Fatalf("gathering metrics: %v", err)
+		t.Fatalf("reading metrics: %v", err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
+	var sum float64
+next:
+	for series, v := range snap {
+		if series != name && !strings.HasPrefix(series, name+"{") {
 			continue
 		}
-	next:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
+		for k, want := range labels {
+			pair := k + `="` + want + `"`
+			if !strings.Contains(series, "{"+pair) && !strings.Contains(series, ","+pair) {
+				continue next
 			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue next
-				}
-			}
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
 		}
+		sum += v
 	}
-	return 0
+	return sum
 }
 
 // endpointStats returns the pool statistics of the first endpoint of a cluster in force.

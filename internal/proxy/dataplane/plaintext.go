@@ -8,8 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/weftmesh/weft/internal/proxy/stats"
 	"github.com/weftmesh/weft/internal/wire"
 )
 
@@ -21,50 +20,26 @@ const (
 )
 
 // mtlsMetrics count what the mutual TLS modes let through or refuse.
-type mtlsMetrics struct {
-	plaintext *prometheus.CounterVec
-	refused   *prometheus.CounterVec
-	timeouts  *prometheus.CounterVec
-}
+type mtlsMetrics struct{ reg *stats.Registry }
 
-func newMTLSMetrics(reg prometheus.Registerer) (mtlsMetrics, error) {
-	m := mtlsMetrics{
-		plaintext: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricPlaintextConnections,
-			Help: "Plaintext connections served by inbound listeners (PERMISSIVE or DISABLE mTLS), by listener and service port.",
-		}, []string{"listener", "port"}),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricPlaintextRefused,
-			Help: "Plaintext connections refused by an inbound listener that takes plaintext on no port it can tell, by listener.",
-		}, []string{"listener"}),
-		timeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricDetectionTimeouts,
-			Help: "Connections that sent no TLS ClientHello within the protocol detection bound, by listener.",
-		}, []string{"listener"}),
-	}
-	if reg == nil {
-		return m, nil
-	}
-	var err error
-	if m.plaintext, err = register(reg, m.plaintext); err != nil {
-		return m, err
-	}
-	if m.refused, err = register(reg, m.refused); err != nil {
-		return m, err
-	}
-	if m.timeouts, err = register(reg, m.timeouts); err != nil {
-		return m, err
-	}
-	return m, nil
-}
+// Help texts of the mutual TLS modes' metrics.
+const (
+	helpPlaintextConnections = "Plaintext connections served by inbound listeners (PERMISSIVE or DISABLE mTLS), by listener and service port."
+	helpPlaintextRefused     = "Plaintext connections refused by an inbound listener that takes plaintext on no port it can tell, by listener."
+	helpDetectionTimeouts    = "Connections that sent no TLS ClientHello within the protocol detection bound, by listener."
+)
 
 func (m mtlsMetrics) plaintextServed(listener string, port int32) {
-	m.plaintext.WithLabelValues(listener, strconv.Itoa(int(port))).Inc()
+	m.reg.Counter(MetricPlaintextConnections, helpPlaintextConnections, "listener", listener, "port", strconv.Itoa(int(port))).Inc()
 }
 
-func (m mtlsMetrics) plaintextRefused(listener string) { m.refused.WithLabelValues(listener).Inc() }
+func (m mtlsMetrics) plaintextRefused(listener string) {
+	m.reg.Counter(MetricPlaintextRefused, helpPlaintextRefused, "listener", listener).Inc()
+}
 
-func (m mtlsMetrics) detectionTimeout(listener string) { m.timeouts.WithLabelValues(listener).Inc() }
+func (m mtlsMetrics) detectionTimeout(listener string) {
+	m.reg.Counter(MetricDetectionTimeouts, helpDetectionTimeouts, "listener", listener).Inc()
+}
 
 // maxPlaintextSources bounds the plaintext table: past it, the source seen least recently is
 // forgotten.

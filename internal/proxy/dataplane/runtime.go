@@ -23,11 +23,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/weftmesh/weft/internal/proxy/authz"
 	"github.com/weftmesh/weft/internal/proxy/cluster"
 	"github.com/weftmesh/weft/internal/proxy/config"
+	"github.com/weftmesh/weft/internal/proxy/stats"
 )
 
 // CertSource provides the proxy's current certificate (leaf, chain and key). It may return a
@@ -42,8 +41,8 @@ type Config struct {
 	Certs CertSource
 	// Logger (nil discards).
 	Logger *slog.Logger
-	// Registerer receives the data plane's metrics (nil: metrics are kept but not exported).
-	Registerer prometheus.Registerer
+	// Stats receives the data plane's metrics (nil: metrics are kept but not exported).
+	Stats *stats.Registry
 	// ListenerDrainTimeout bounds how long the connections of a listener removed by a config
 	// update may take to finish (default 30s).
 	ListenerDrainTimeout time.Duration
@@ -102,14 +101,8 @@ func New(cfg Config) (*Runtime, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	met, err := newMetrics(cfg.Registerer)
-	if err != nil {
-		return nil, err
-	}
-	rep, err := authz.NewReporter(cfg.Logger, cfg.Registerer)
-	if err != nil {
-		return nil, err
-	}
+	met := newMetrics(cfg.Stats)
+	rep := authz.NewReporter(cfg.Logger, met.reg)
 	r := &Runtime{
 		cfg:       cfg,
 		log:       cfg.Logger,
@@ -164,6 +157,13 @@ func (r *Runtime) Apply(c *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("applying config %q: %w", c.Version, err)
 	}
+	r.authz.Begin()
+	committed := false
+	defer func() {
+		if !committed {
+			r.authz.Abort()
+		}
+	}()
 	if err := r.compileAuthz(views); err != nil {
 		return fmt.Errorf("applying config %q: %w", c.Version, err)
 	}
@@ -191,6 +191,8 @@ func (r *Runtime) Apply(c *config.Config) error {
 
 	// The swap: from here on nothing fails.
 	r.state.Store(st)
+	r.authz.Commit()
+	committed = true
 	st.clusters.Activate()
 	for name, old := range r.listeners {
 		v, keep := views[name]
