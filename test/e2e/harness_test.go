@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -131,15 +132,54 @@ func (p *proc) tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// freePort returns a port that was free a moment ago on 127.0.0.1.
+// freePort returns a port that was free a moment ago on 127.0.0.1, one this test process has
+// not handed out before. It is taken below the kernel's ephemeral range: the processes that
+// will bind it are started later, and a port from that range could meanwhile become the
+// source port of any outgoing connection on the machine (a restarted weftd must get its
+// ports back too).
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	lo, hi := portPoolRange()
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	n := hi - lo
+	start := rand.IntN(n)
+	for i := range n {
+		port := lo + (start+i)%n
+		if portsGiven[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", addr(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsGiven[port] = true
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free port in %d-%d", lo, hi-1)
+	return 0
+}
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// portPoolRange is where freePort takes ports: from 10000 up to the start of the ephemeral
+// range (net.ipv4.ip_local_port_range, 32768 by default).
+func portPoolRange() (lo, hi int) {
+	lo, hi = 10000, 32768
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	if f := strings.Fields(string(data)); len(f) == 2 {
+		if start, err := strconv.Atoi(f[0]); err == nil && start > lo+1000 {
+			hi = start
+		}
+	}
+	return lo, hi
 }
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
