@@ -234,12 +234,22 @@ setup_weft() {
 		  ports: [{name: http, port: 8080, appProtocol: http}]
 	EOF
 	wait_until weftd "$weftd" 30 "$BIN/weft" --config "$cfg" apply -f "$WORK/weft.yaml"
+	# Each proxy gets its own join token and weftd's token-free bootstrap, as in production.
+	local svc
+	for svc in bench client; do
+		"$BIN/weft" --config "$cfg" token create --namespace default --service-account "$svc" \
+			>"$WORK/$svc.token" 2>>"$LOGS/weft-token.log" || fail_with_log weft-token "weft token create failed"
+		chmod 600 "$WORK/$svc.token"
+	done
+	local boot=$data/proxy-bootstrap.json
 
-	start weft-proxy-b "$BIN/weft-proxy" --bootstrap "$cfg" --service bench --namespace default \
+	start weft-proxy-b "$BIN/weft-proxy" --bootstrap "$boot" --join-token-file "$WORK/bench.token" \
+		--service bench --namespace default \
 		--address 127.0.0.1 --inbound-port "$b_in" --admin-addr "127.0.0.1:$b_admin" \
 		--app "8080=127.0.0.1:$BACKEND_PORT"
 	local pb=$LAST_PID
-	start weft-proxy-a "$BIN/weft-proxy" --bootstrap "$cfg" --service client --namespace default \
+	start weft-proxy-a "$BIN/weft-proxy" --bootstrap "$boot" --join-token-file "$WORK/client.token" \
+		--service client --namespace default \
 		--address 127.0.0.1 --inbound-port "$a_in" --admin-addr "127.0.0.1:$a_admin" \
 		--upstream "bench.default:8080=$a_out"
 	local pa=$LAST_PID

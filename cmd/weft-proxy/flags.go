@@ -5,13 +5,27 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
-	"github.com/weftmesh/weft/internal/apiclient"
 	"github.com/weftmesh/weft/internal/proxy/agent"
 	"github.com/weftmesh/weft/internal/wire"
 )
+
+// bootstrapEnv names the proxy bootstrap when --bootstrap does not.
+const bootstrapEnv = "WEFT_PROXY_BOOTSTRAP"
+
+// defaultBootstrapPath is the proxy bootstrap of a weftd run with its default data directory:
+// ~/.weft/weftd/proxy-bootstrap.json.
+func defaultBootstrapPath() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = "."
+	}
+	return filepath.Join(home, ".weft", "weftd", "proxy-bootstrap.json")
+}
 
 // options are the parsed command line.
 type options struct {
@@ -25,8 +39,8 @@ type options struct {
 	joinToken     string
 }
 
-// parseFlags parses the command line (documented in docs/proxy.md). getenv reads $WEFT_CONFIG
-// and $WEFT_JOIN_TOKEN.
+// parseFlags parses the command line (documented in docs/proxy.md). getenv reads
+// $WEFT_PROXY_BOOTSTRAP and $WEFT_JOIN_TOKEN.
 func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*options, error) {
 	fs := flag.NewFlagSet("weft-proxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -44,15 +58,15 @@ Flags:
 
 	o := &options{}
 	c := &o.agent
-	bootstrapDefault := getenv("WEFT_CONFIG")
+	bootstrapDefault := getenv(bootstrapEnv)
 	if bootstrapDefault == "" {
-		bootstrapDefault = apiclient.DefaultConfigPath()
+		bootstrapDefault = defaultBootstrapPath()
 	}
 	var inboundPort int
 	var logLevel string
 	fs.StringVar(&c.Mode, "mode", wire.ModeSidecar, "sidecar or gateway")
-	fs.StringVar(&o.bootstrap, "bootstrap", bootstrapDefault, "weftd's client config (client.yaml); default $WEFT_CONFIG, else ~/.weft/config.yaml")
-	fs.StringVar(&o.joinTokenFile, "join-token-file", "", "file holding a join token ('weft token create'): the proxy authenticates to weftd with it instead of the bootstrap's token, which may then be absent ($WEFT_JOIN_TOKEN may hold the token instead)")
+	fs.StringVar(&o.bootstrap, "bootstrap", bootstrapDefault, "how to reach weftd: the proxy-bootstrap.json weftd writes in its data directory (API URL, xDS address, CA); default $"+bootstrapEnv+", else ~/.weft/weftd/proxy-bootstrap.json")
+	fs.StringVar(&o.joinTokenFile, "join-token-file", "", "file holding a join token ('weft token create'), the proxy's credential for weftd ($WEFT_JOIN_TOKEN may hold the token instead)")
 	fs.StringVar(&c.ID, "id", "", "workload ID, also the xDS node ID (default <service>-<random>.<namespace>)")
 	fs.StringVar(&c.Service, "service", "", "the service this workload serves (sidecar mode)")
 	fs.StringVar(&c.Namespace, "namespace", agent.DefaultNamespace, "the workload's (or gateway's) namespace")
@@ -133,7 +147,7 @@ Flags:
 		}
 		c.ID = agent.DefaultID(name, c.Namespace)
 	}
-	// Report flag mistakes as such, before the client config is read.
+	// Report flag mistakes as such, before the bootstrap is read.
 	cfg := c.WithDefaults()
 	if err := cfg.ValidateWorkload(); err != nil {
 		return nil, err

@@ -32,7 +32,7 @@ func TestParseFlags(t *testing.T) {
 			args: []string{"--service", "web", "--namespace", "shop", "--version", "v2", "--label", "tier=front", "--label", "team=a",
 				"--address", "10.0.0.5", "--inbound-port", "16006", "--app", "8080=127.0.0.1:9080", "--app", "9090=localhost:9091",
 				"--upstream", "api.shop:8080=15101", "--admin-addr", "127.0.0.1:16000", "--drain-timeout", "30s", "--drain-grace", "5s",
-				"--id", "web-1.shop", "--bootstrap", "/etc/weft/client.yaml", "--log-level", "debug"},
+				"--id", "web-1.shop", "--bootstrap", "/etc/weft/proxy-bootstrap.json", "--log-level", "debug"},
 			want: func(o *options) {
 				c := &o.agent
 				c.ID, c.Service, c.Namespace, c.Version = "web-1.shop", "web", "shop", "v2"
@@ -41,7 +41,7 @@ func TestParseFlags(t *testing.T) {
 				c.Apps = []wire.AppPort{{Port: 8080, Target: "127.0.0.1:9080"}, {Port: 9090, Target: "localhost:9091"}}
 				c.Upstreams = []wire.Upstream{{Service: "api", Namespace: "shop", Port: 8080, LocalPort: 15101}}
 				c.DrainTimeout, c.DrainGrace = 30*time.Second, 5*time.Second
-				o.bootstrap = "/etc/weft/client.yaml"
+				o.bootstrap = "/etc/weft/proxy-bootstrap.json"
 				o.logLevel = -4
 			},
 		},
@@ -55,8 +55,8 @@ func TestParseFlags(t *testing.T) {
 		{
 			name: "bootstrap from the environment",
 			args: []string{"--service", "web", "--id", "w"},
-			env:  map[string]string{"WEFT_CONFIG": "/tmp/weft.yaml"},
-			want: func(o *options) { o.agent.Service, o.agent.ID, o.bootstrap = "web", "w", "/tmp/weft.yaml" },
+			env:  map[string]string{"WEFT_PROXY_BOOTSTRAP": "/tmp/boot.json"},
+			want: func(o *options) { o.agent.Service, o.agent.ID, o.bootstrap = "web", "w", "/tmp/boot.json" },
 		},
 		{
 			name: "version command",
@@ -170,8 +170,8 @@ func TestRunVersionAndUsageErrors(t *testing.T) {
 		t.Errorf("run(--app x) = %d, stderr %q; want 2 and the --app error", code, stderr.String())
 	}
 	stderr.Reset()
-	if code := run([]string{"--service", "web", "--bootstrap", "/nonexistent/client.yaml"}, io.Discard, &stderr); code != 1 ||
-		!strings.Contains(stderr.String(), "/nonexistent/client.yaml") {
+	if code := run([]string{"--service", "web", "--bootstrap", "/nonexistent/proxy-bootstrap.json"}, io.Discard, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "/nonexistent/proxy-bootstrap.json") {
 		t.Errorf("run with a missing bootstrap = %d, stderr %q; want 1 naming the file", code, stderr.String())
 	}
 }

@@ -58,11 +58,21 @@ func joinTokenID(token string) (string, bool) {
 	return id, ok && id != "" && secret != "" && !strings.ContainsAny(token, " \t\r\n")
 }
 
-// loadClientConfig reads weftd's client config (--bootstrap). With a join token, the token
-// replaces the file's admin token, which may then be absent.
+// loadClientConfig reads the proxy bootstrap (--bootstrap). A join token, when given, is the
+// credential; else the bootstrap must hold a token of its own.
 func loadClientConfig(path, joinToken string) (*apiclient.ClientConfig, error) {
-	if joinToken == "" {
-		return apiclient.LoadClientConfig(path)
+	cfg, err := apiclient.LoadBootstrap(path)
+	if err != nil {
+		return nil, err
 	}
-	return apiclient.LoadClientConfigWithToken(path, joinToken)
+	if joinToken != "" {
+		cfg.Token = joinToken
+	}
+	if cfg.Token == "" {
+		return nil, fmt.Errorf("no credential for weftd: give a join token (--join-token-file or $%s; 'weft token create' makes one), or a bootstrap with a token", joinTokenEnv)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("proxy bootstrap %s: %w", path, err)
+	}
+	return cfg, nil
 }

@@ -85,18 +85,38 @@ func TestReadJoinToken(t *testing.T) {
 	}
 }
 
-// TestBootstrapWithoutToken: with a join token, the bootstrap needs no token of its own.
+// TestBootstrapWithoutToken: the bootstrap weftd writes holds no token; a join token is the
+// credential. A bootstrap with a token of its own works without one; a join token wins over it.
 func TestBootstrapWithoutToken(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "client.yaml")
-	if err := os.WriteFile(path, []byte("server: https://127.0.0.1:15080\nxds: 127.0.0.1:15010\nca: x\n"), 0o600); err != nil {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "proxy-bootstrap.json")
+	if err := os.WriteFile(path, []byte(`{"server": "https://127.0.0.1:15080", "xds": "127.0.0.1:15010", "ca": "x"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadClientConfig(path, ""); err == nil || !strings.Contains(err.Error(), "token is required") {
-		t.Errorf("without a join token: %v, want the missing token reported", err)
+	if _, err := loadClientConfig(path, ""); err == nil || !strings.Contains(err.Error(), "no credential for weftd: give a join token") {
+		t.Errorf("without a join token: %v, want the missing credential reported", err)
 	}
 	cc, err := loadClientConfig(path, testJoinToken)
 	if err != nil || cc.Token != testJoinToken {
 		t.Errorf("with a join token: %+v, %v", cc, err)
+	}
+	withToken := filepath.Join(dir, "dev.json")
+	if err := os.WriteFile(withToken, []byte(`{"server": "https://127.0.0.1:15080", "xds": "127.0.0.1:15010", "ca": "x", "token": "dev"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cc, err := loadClientConfig(withToken, ""); err != nil || cc.Token != "dev" {
+		t.Errorf("a bootstrap with a token: %+v, %v", cc, err)
+	}
+	if cc, err := loadClientConfig(withToken, testJoinToken); err != nil || cc.Token != testJoinToken {
+		t.Errorf("a join token over the bootstrap's: %+v, %v", cc, err)
+	}
+	// weft's YAML client config is not a bootstrap, and the error says what is.
+	yamlPath := filepath.Join(dir, "client.yaml")
+	if err := os.WriteFile(yamlPath, []byte("server: https://127.0.0.1:15080\nxds: 127.0.0.1:15010\nca: x\ntoken: t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadClientConfig(yamlPath, ""); err == nil || !strings.Contains(err.Error(), "proxy-bootstrap.json") {
+		t.Errorf("a YAML client config: %v, want an error naming proxy-bootstrap.json", err)
 	}
 	if id, ok := joinTokenID(testJoinToken); !ok || id != "0123456789abcdef" {
 		t.Errorf("joinTokenID = %q, %v", id, ok)

@@ -1,5 +1,5 @@
 // Command weft-proxy is Weft's proxy, run next to a workload (sidecar mode) or at the edge
-// (gateway mode). It reads its flags and weftd's client config, then hands over to
+// (gateway mode). It reads its flags and its bootstrap (how to reach weftd), then hands over to
 // internal/proxy/agent. See docs/proxy.md.
 package main
 
@@ -45,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cc, err := loadClientConfig(opts.bootstrap, joinToken)
 	if err != nil {
-		log.Error("cannot read weftd's client config (--bootstrap)", "path", opts.bootstrap, "error", err)
+		log.Error("cannot read the proxy bootstrap (--bootstrap)", "path", opts.bootstrap, "error", err)
 		return 1
 	}
 	if id, ok := joinTokenID(joinToken); ok {

@@ -12,12 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
-
-	"sigs.k8s.io/yaml"
 
 	"github.com/weftmesh/weft/internal/wire"
 )
@@ -67,51 +63,6 @@ func (d ErrorDetail) String() string {
 	}
 	parts = append(parts, d.Message)
 	return strings.Join(parts, ": ")
-}
-
-// DefaultConfigPath is where `weft` looks for its client config when neither --config nor
-// $WEFT_CONFIG says otherwise: ~/.weft/config.yaml.
-func DefaultConfigPath() string {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(".weft", "config.yaml")
-	}
-	return filepath.Join(home, ".weft", "config.yaml")
-}
-
-// LoadClientConfig reads a client config file (YAML or JSON).
-func LoadClientConfig(path string) (*ClientConfig, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading client config: %w", err)
-	}
-	var cfg ClientConfig
-	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
-		return nil, fmt.Errorf("parsing client config %s: %w", path, err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("client config %s: %w", path, err)
-	}
-	return &cfg, nil
-}
-
-// WriteClientConfig writes cfg to path with mode 0600, creating the directory (0700).
-func WriteClientConfig(path string, cfg *ClientConfig) error {
-	data, err := yaml.Marshal(cfg)
-	if err != nil {
-		return fmt.Errorf("encoding client config: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("writing client config: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing client config: %w", err)
-	}
-	return nil
 }
 
 // Validate checks that the config can be used.

@@ -3,13 +3,8 @@ package apiclient
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"strings"
-
-	"sigs.k8s.io/yaml"
 )
 
 // WithToken returns a copy of c that authenticates with token instead of c.Token.
@@ -26,28 +21,6 @@ func NewWithToken(cfg *ClientConfig, token string) (*Client, error) {
 		return nil, errors.New("the bearer token is empty")
 	}
 	return New(cfg.WithToken(token))
-}
-
-// LoadClientConfigWithToken reads a client config file like LoadClientConfig, but with token
-// as the API credential in place of the file's, which may then be absent: a proxy that
-// authenticates with a join token needs only the server URL, the xDS address and the CA.
-func LoadClientConfigWithToken(path, token string) (*ClientConfig, error) {
-	if strings.TrimSpace(token) == "" {
-		return nil, errors.New("the bearer token is empty")
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading client config: %w", err)
-	}
-	var cfg ClientConfig
-	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
-		return nil, fmt.Errorf("parsing client config %s: %w", path, err)
-	}
-	cfg.Token = token
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("client config %s: %w", path, err)
-	}
-	return &cfg, nil
 }
 
 // CreateJoinToken creates a join token for one identity. The answer is the only time the

@@ -7,51 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
-
-func TestLoadClientConfigWithToken(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	noToken := write("no-token.yaml", "server: https://127.0.0.1:15080\nxds: 127.0.0.1:15010\nca: |\n  x\n")
-	withToken := write("token.yaml", "server: https://127.0.0.1:15080\nxds: 127.0.0.1:15010\ntoken: admin-secret\nca: x\n")
-	noServer := write("no-server.yaml", "xds: 127.0.0.1:15010\nca: x\n")
-
-	for _, path := range []string{noToken, withToken} {
-		cfg, err := LoadClientConfigWithToken(path, "weft-jt.abc.def")
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		if cfg.Token != "weft-jt.abc.def" || cfg.Server != "https://127.0.0.1:15080" || cfg.XDS != "127.0.0.1:15010" {
-			t.Errorf("%s: %+v", path, cfg)
-		}
-	}
-	if _, err := LoadClientConfig(noToken); err == nil || !strings.Contains(err.Error(), "token is required") {
-		t.Errorf("LoadClientConfig without a token = %v, want it refused", err)
-	}
-	if _, err := LoadClientConfigWithToken(noToken, " "); err == nil || err.Error() != "the bearer token is empty" {
-		t.Errorf("an empty token = %v", err)
-	}
-	if _, err := LoadClientConfigWithToken(noServer, "weft-jt.abc.def"); err == nil || !strings.Contains(err.Error(), "server is required") {
-		t.Errorf("a config without a server = %v", err)
-	}
-	if _, err := LoadClientConfigWithToken(filepath.Join(dir, "missing.yaml"), "weft-jt.abc.def"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a missing file = %v", err)
-	}
-}
 
 // fakeTokenAPI answers the token calls and records the requests.
 type fakeTokenAPI struct {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/weftmesh/weft/internal/apiclient"
+	"github.com/weftmesh/weft/internal/clientconfig"
 	"github.com/weftmesh/weft/internal/demo"
 )
 
@@ -75,9 +76,9 @@ func (o *options) client() (*apiclient.Client, error) {
 		path = os.Getenv("WEFT_CONFIG")
 	}
 	if path == "" {
-		path = apiclient.DefaultConfigPath()
+		path = clientconfig.DefaultPath()
 	}
-	cfg, err := apiclient.LoadClientConfig(path)
+	cfg, err := clientconfig.Load(path)
 	if err != nil {
 		if os.IsNotExist(errUnwrapAll(err)) {
 			return nil, fmt.Errorf("no client config at %s: start weftd (it writes <data-dir>/client.yaml) or 'weft demo', or pass --config", path)

@@ -60,7 +60,7 @@ grants and when it expires go to standard error. With -o json or -o yaml, the to
 its description go to standard output. The token cannot be shown again: weftd keeps only
 its hash.`,
 		Example: `  weft token create --namespace shop --service-account web > web.token
-  weft-proxy --join-token-file web.token --namespace shop --service web --bootstrap client.yaml ...
+  weft-proxy --join-token-file web.token --namespace shop --service web --bootstrap proxy-bootstrap.json ...
   weft token create -n shop --service-account web --ttl 24h -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/weftmesh/weft/internal/apiclient"
+	"github.com/weftmesh/weft/internal/clientconfig"
 )
 
 // fakeTokens is weftd's token API as the CLI sees it.
@@ -66,7 +67,7 @@ func runWeft(t *testing.T, api http.Handler, args ...string) (string, string, er
 	srv := httptest.NewTLSServer(api)
 	t.Cleanup(srv.Close)
 	path := filepath.Join(t.TempDir(), "client.yaml")
-	err := apiclient.WriteClientConfig(path, &apiclient.ClientConfig{Server: srv.URL, XDS: "127.0.0.1:1", Token: "admin",
+	err := clientconfig.Write(path, &apiclient.ClientConfig{Server: srv.URL, XDS: "127.0.0.1:1", Token: "admin",
 		CA: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))})
 	if err != nil {
 		t.Fatal(err)

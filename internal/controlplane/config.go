@@ -37,7 +37,8 @@ type Config struct {
 	CertTTL time.Duration
 	// Version is weftd's version, served by the API.
 	Version string
-	// Ready, when set, is called once the listeners are bound and client.yaml is written.
+	// Ready, when set, is called once the listeners are bound and client.yaml and
+	// proxy-bootstrap.json are written.
 	Ready func(Endpoints)
 }
 
@@ -46,8 +47,12 @@ type Endpoints struct {
 	// API and XDS are the bound host:port of the servers.
 	API string
 	XDS string
-	// ClientConfig is the path of the client.yaml written for `weft` and `weft-proxy`.
+	// ClientConfig is the path of the client.yaml written for `weft` (it holds the admin
+	// token).
 	ClientConfig string
+	// ProxyBootstrap is the path of the proxy-bootstrap.json written for `weft-proxy`: the same
+	// without the token.
+	ProxyBootstrap string
 }
 
 // Validate checks the configuration.

@@ -21,6 +21,7 @@ import (
 	"github.com/weftmesh/weft/internal/apiclient"
 	"github.com/weftmesh/weft/internal/apiserver"
 	"github.com/weftmesh/weft/internal/ca"
+	"github.com/weftmesh/weft/internal/clientconfig"
 	"github.com/weftmesh/weft/internal/mesh"
 	"github.com/weftmesh/weft/internal/registry"
 	"github.com/weftmesh/weft/internal/store"
@@ -36,6 +37,9 @@ const (
 	ServingCertFile  = "serving.pem"
 	ServingKeyFile   = "serving-key.pem"
 	ClientConfigFile = "client.yaml"
+	// ProxyBootstrapFile is the proxies' bootstrap: client.yaml without the admin token, in
+	// JSON, readable by all.
+	ProxyBootstrapFile = "proxy-bootstrap.json"
 )
 
 // shutdownTimeout bounds the graceful stop of the servers.
@@ -147,14 +151,17 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, makeXDS newXDSFunc) 
 	}
 	defer xdsLn.Close()
 
-	clientPath := filepath.Join(cfg.DataDir, ClientConfigFile)
-	err = apiclient.WriteClientConfig(clientPath, &apiclient.ClientConfig{
+	reach := apiclient.ClientConfig{
 		Server: "https://" + dialable(apiLn.Addr()),
 		XDS:    dialable(xdsLn.Addr()),
-		Token:  token,
 		CA:     string(servingCA.TrustBundle()),
-	})
-	if err != nil {
+	}
+	bootstrapPath := filepath.Join(cfg.DataDir, ProxyBootstrapFile)
+	if err := apiclient.WriteBootstrap(bootstrapPath, &reach); err != nil {
+		return err
+	}
+	clientPath := filepath.Join(cfg.DataDir, ClientConfigFile)
+	if err := clientconfig.Write(clientPath, reach.WithToken(token)); err != nil {
 		return err
 	}
 
@@ -197,7 +204,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, makeXDS newXDSFunc) 
 		return nil
 	})
 
-	ep := Endpoints{API: apiLn.Addr().String(), XDS: xdsLn.Addr().String(), ClientConfig: clientPath}
+	ep := Endpoints{API: apiLn.Addr().String(), XDS: xdsLn.Addr().String(), ClientConfig: clientPath, ProxyBootstrap: bootstrapPath}
 	log.Info("weftd started", "version", cfg.Version, "api", "https://"+ep.API, "xds", ep.XDS,
 		"dataDir", cfg.DataDir, "clientConfig", clientPath, "leaseTTL", cfg.LeaseTTL)
 	if cfg.Ready != nil {

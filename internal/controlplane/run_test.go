@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/weftmesh/weft/api/v1alpha1"
 	"github.com/weftmesh/weft/internal/apiclient"
+	"github.com/weftmesh/weft/internal/clientconfig"
 	"github.com/weftmesh/weft/internal/mesh"
 	"github.com/weftmesh/weft/internal/wire"
 	"github.com/weftmesh/weft/internal/xds"
@@ -136,7 +138,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func client(t *testing.T, w *weftd) (*apiclient.Client, *apiclient.ClientConfig) {
 	t.Helper()
-	cfg, err := apiclient.LoadClientConfig(w.ep.ClientConfig)
+	cfg, err := clientconfig.Load(w.ep.ClientConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +147,17 @@ func client(t *testing.T, w *weftd) (*apiclient.Client, *apiclient.ClientConfig)
 	}
 	if cfg.XDS != w.ep.XDS {
 		t.Errorf("client.yaml xds = %q, want %q", cfg.XDS, w.ep.XDS)
+	}
+	// The proxies' bootstrap says the same, without the admin token, readable by all.
+	boot, err := apiclient.LoadBootstrap(w.ep.ProxyBootstrap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(cfg.WithToken(""), boot); diff != "" {
+		t.Errorf("proxy-bootstrap.json (-client.yaml without token +got):\n%s", diff)
+	}
+	if info, err := os.Stat(w.ep.ProxyBootstrap); err != nil || info.Mode().Perm() != 0o644 {
+		t.Errorf("proxy-bootstrap.json: %v, %v; want mode 0644", info, err)
 	}
 	c, err := apiclient.New(cfg)
 	if err != nil {

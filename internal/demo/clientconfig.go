@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"sigs.k8s.io/yaml"
 
@@ -45,15 +44,7 @@ func installConfig(path string, cfg *apiclient.ClientConfig) ([]byte, error) {
 		return nil, fmt.Errorf("encoding client config: %w", err)
 	}
 	data := append([]byte(demoMarker+"\n"), body...)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
-	}
-	tmp := path + ".demo-tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return nil, fmt.Errorf("writing client config %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	if err := apiclient.WriteConfigFile(path, data, 0o600); err != nil {
 		return nil, fmt.Errorf("writing client config %s: %w", path, err)
 	}
 	return data, nil

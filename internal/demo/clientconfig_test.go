@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/weftmesh/weft/internal/apiclient"
+	"github.com/weftmesh/weft/internal/clientconfig"
 )
 
 var testClientConfig = &apiclient.ClientConfig{
@@ -61,9 +62,9 @@ func TestInstallAndRemoveConfig(t *testing.T) {
 		t.Errorf("mode = %v, want 0600", perm)
 	}
 	// weft reads it like any client config, and the demo recognises it as its own.
-	got, err := apiclient.LoadClientConfig(path)
+	got, err := clientconfig.Load(path)
 	if err != nil {
-		t.Fatalf("LoadClientConfig: %v", err)
+		t.Fatalf("clientconfig.Load: %v", err)
 	}
 	if diff := cmp.Diff(testClientConfig, got); diff != "" {
 		t.Errorf("config read back (-want +got):\n%s", diff)

@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/weftmesh/weft/internal/apiclient"
+	"github.com/weftmesh/weft/internal/clientconfig"
 )
 
 // Default addresses of weftd (docs/architecture.md).
@@ -40,7 +40,7 @@ type Options struct {
 	// executable, else on PATH, else built from the source tree the current directory is in.
 	BinDir string
 	// ClientConfigPath is where the demo installs weftd's client config for `weft`, if no other
-	// config is there. Empty: apiclient.DefaultConfigPath() (~/.weft/config.yaml).
+	// config is there. Empty: clientconfig.DefaultPath() (~/.weft/config.yaml).
 	ClientConfigPath string
 	// APIAddr and XDSAddr are weftd's listen addresses. Empty: DefaultAPIAddr, DefaultXDSAddr.
 	APIAddr string
@@ -95,7 +95,7 @@ func (o Options) withDefaults() Options {
 		o.XDSAddr = DefaultXDSAddr
 	}
 	if o.ClientConfigPath == "" {
-		o.ClientConfigPath = apiclient.DefaultConfigPath()
+		o.ClientConfigPath = clientconfig.DefaultPath()
 	}
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = 60 * time.Second

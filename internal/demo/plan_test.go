@@ -63,12 +63,12 @@ func TestPlanArgs(t *testing.T) {
 		{"front app", front.appArgs(),
 			"--name front --version v2 --listen 127.0.0.1:30005 --call http://127.0.0.1:30008/ --call http://127.0.0.1:30009/"},
 		{"leaf app", p.Workloads[0].appArgs(), "--name leaf --version v1 --listen 127.0.0.1:30002"},
-		{"front proxy", front.proxyArgs("/d/client.yaml", 3*time.Second),
-			"--mode sidecar --bootstrap /d/client.yaml --service front --namespace default --version v2 " +
+		{"front proxy", front.proxyArgs("/d/proxy-bootstrap.json", 3*time.Second),
+			"--mode sidecar --bootstrap /d/proxy-bootstrap.json --service front --namespace default --version v2 " +
 				"--address 127.0.0.1 --inbound-port 30006 --admin-addr 127.0.0.1:30007 --drain-timeout 3s " +
 				"--app 8080=127.0.0.1:30005 --upstream leaf.default:8080=30008 --upstream other.default:8080=30009"},
-		{"gateway proxy", p.Gateway.proxyArgs("/d/client.yaml", time.Second),
-			"--mode gateway --gateway edge --namespace default --bootstrap /d/client.yaml " +
+		{"gateway proxy", p.Gateway.proxyArgs("/d/proxy-bootstrap.json", time.Second),
+			"--mode gateway --gateway edge --namespace default --bootstrap /d/proxy-bootstrap.json " +
 				"--address 127.0.0.1 --inbound-port 30000 --admin-addr 127.0.0.1:30001 --drain-timeout 1s"},
 	}
 	for _, tt := range tests {

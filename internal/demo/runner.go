@@ -15,6 +15,7 @@ import (
 
 	demoyaml "github.com/weftmesh/weft/examples/demo"
 	"github.com/weftmesh/weft/internal/apiclient"
+	"github.com/weftmesh/weft/internal/clientconfig"
 )
 
 // Stop tiers: the proxies stop first (they drain), then the apps, then weftd.
@@ -50,12 +51,13 @@ type runner struct {
 	proxies []proxyChild
 	gateway *child
 
-	bins      binaries
-	plan      plan
-	bootstrap string // weftd's client config (<data-dir>/client.yaml)
-	clientCfg *apiclient.ClientConfig
-	cfgPath   string // the client config `weft` should use
-	installed []byte // what the demo wrote at opts.ClientConfigPath, nil if nothing
+	bins       binaries
+	plan       plan
+	clientYAML string // weftd's client config for weft (<data-dir>/client.yaml)
+	bootstrap  string // the proxies' bootstrap (<data-dir>/proxy-bootstrap.json)
+	clientCfg  *apiclient.ClientConfig
+	cfgPath    string // the client config `weft` should use
+	installed  []byte // what the demo wrote at opts.ClientConfigPath, nil if nothing
 	// installedDir is the directory the demo created for the client config, if it did.
 	installedDir string
 }
@@ -149,13 +151,14 @@ func (r *runner) prepareDirs(context.Context) error {
 	if err := os.MkdirAll(r.dataDir, 0o700); err != nil {
 		return fmt.Errorf("creating weftd's data directory: %w", err)
 	}
-	// The proxies get the client config's path: make it mean the same wherever they run.
+	// The proxies get the bootstrap's path: make it mean the same wherever they run.
 	abs, err := filepath.Abs(r.dataDir)
 	if err != nil {
 		return fmt.Errorf("weftd's data directory: %w", err)
 	}
 	r.dataDir = abs
-	r.bootstrap = filepath.Join(r.dataDir, "client.yaml")
+	r.clientYAML = filepath.Join(r.dataDir, "client.yaml")
+	r.bootstrap = filepath.Join(r.dataDir, "proxy-bootstrap.json")
 	fmt.Fprintf(r.out, "Logs of every process: %s\n", r.logDir)
 	return nil
 }
@@ -239,7 +242,7 @@ func (r *runner) startWeftd(ctx context.Context) error {
 	var cfg *apiclient.ClientConfig
 	err = waitUntil(ctx, "weftd", r.opts.ReadyTimeout, r.exited, func(ctx context.Context) error {
 		var err error
-		cfg, err = apiclient.LoadClientConfig(r.bootstrap)
+		cfg, err = clientconfig.Load(r.clientYAML)
 		if err != nil {
 			return &notReady{who: c, reason: err.Error()}
 		}
@@ -270,7 +273,7 @@ func (r *runner) installClientConfig(cfg *apiclient.ClientConfig) error {
 		return err
 	}
 	if !ok {
-		r.cfgPath = r.bootstrap
+		r.cfgPath = r.clientYAML
 		return nil
 	}
 	if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, fs.ErrNotExist) {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/weftmesh/weft/internal/apiclient"
+	"github.com/weftmesh/weft/internal/clientconfig"
 )
 
 // binDir holds the binaries built once for the whole run.
@@ -206,7 +207,10 @@ type weftd struct {
 	dataDir    string
 	apiAddr    string
 	xdsAddr    string
-	configPath string
+	configPath string // weft's client config, with the admin token
+	// adminBootstrap is a proxy bootstrap holding the admin token, so that a test's proxies
+	// need no join token each (tokens_test.go covers join tokens).
+	adminBootstrap string
 }
 
 func startWeftd(t testing.TB, dataDir, apiAddr, xdsAddr string, extra ...string) *weftd {
@@ -218,6 +222,8 @@ func startWeftd(t testing.TB, dataDir, apiAddr, xdsAddr string, extra ...string)
 		apiAddr:    apiAddr,
 		xdsAddr:    xdsAddr,
 		configPath: filepath.Join(dataDir, "client.yaml"),
+
+		adminBootstrap: filepath.Join(dataDir, "admin-bootstrap.json"),
 	}
 	eventually(t, 20*time.Second, "weftd answers", func() error {
 		if !w.running() {
@@ -233,6 +239,13 @@ func startWeftd(t testing.TB, dataDir, apiAddr, xdsAddr string, extra ...string)
 		_, err = c.Version(ctx)
 		return err
 	})
+	cfg, err := clientconfig.Load(w.configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := apiclient.WriteBootstrap(w.adminBootstrap, cfg); err != nil {
+		t.Fatal(err)
+	}
 	return w
 }
 
@@ -241,7 +254,7 @@ func newWeftd(t testing.TB) *weftd {
 }
 
 func (w *weftd) client() (*apiclient.Client, error) {
-	cfg, err := apiclient.LoadClientConfig(w.configPath)
+	cfg, err := clientconfig.Load(w.configPath)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +310,7 @@ func (w *weftd) startProxy(t testing.TB, o proxyOpts) *proxy {
 	}
 	id := fmt.Sprintf("%s-%d.%s", name, inbound, ns)
 	args := []string{
-		"--bootstrap", w.configPath, "--id", id, "--namespace", ns,
+		"--bootstrap", w.adminBootstrap, "--id", id, "--namespace", ns,
 		"--address", "127.0.0.1", "--inbound-port", strconv.Itoa(inbound), "--admin-addr", admin,
 		"--drain-grace", "500ms",
 	}

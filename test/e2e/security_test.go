@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/weftmesh/weft/internal/apiclient"
+	"github.com/weftmesh/weft/internal/clientconfig"
 	"github.com/weftmesh/weft/internal/wire"
 )
 
@@ -137,7 +138,7 @@ spec:
 
 func TestAPIRefusesCallsWithoutTheCredential(t *testing.T) {
 	w := newWeftd(t)
-	cfg, err := apiclient.LoadClientConfig(w.configPath)
+	cfg, err := clientconfig.Load(w.configPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,17 +32,17 @@ func (w *weftd) createJoinToken(t *testing.T, namespace, serviceAccount string) 
 	return created
 }
 
-// bootstrapWithoutToken writes weftd's client config without its admin token.
+// bootstrapWithoutToken returns the proxy bootstrap weftd wrote in its data directory, after
+// checking that it holds no token.
 func (w *weftd) bootstrapWithoutToken(t *testing.T) string {
 	t.Helper()
-	cfg, err := apiclient.LoadClientConfig(w.configPath)
+	path := filepath.Join(w.dataDir, "proxy-bootstrap.json")
+	cfg, err := apiclient.LoadBootstrap(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Token = ""
-	path := filepath.Join(t.TempDir(), "bootstrap.yaml")
-	if err := apiclient.WriteClientConfig(path, cfg); err != nil {
-		t.Fatal(err)
+	if cfg.Token != "" {
+		t.Fatalf("weftd's %s holds a token", path)
 	}
 	return path
 }

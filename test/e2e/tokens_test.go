@@ -66,11 +66,11 @@ func TestJoinTokens(t *testing.T) {
 	}
 
 	// The token gets neither another identity's certificate nor an admin call.
-	cfg, err := apiclient.LoadClientConfigWithToken(bootstrap, created.Token)
+	cfg, err := apiclient.LoadBootstrap(bootstrap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := apiclient.New(cfg)
+	c, err := apiclient.New(cfg.WithToken(created.Token))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -148,11 +148,11 @@ func (a *agent) registerMetrics() {
 func (a *agent) xdsTLS() (*tls.Config, error) {
 	pool, err := a.cfg.ClientConfig.CertPool()
 	if err != nil {
-		return nil, fmt.Errorf("client config: %w", err)
+		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 	host, _, err := net.SplitHostPort(a.cfg.ClientConfig.XDS)
 	if err != nil {
-		return nil, fmt.Errorf("client config: xds %q: %w", a.cfg.ClientConfig.XDS, err)
+		return nil, fmt.Errorf("bootstrap: xds %q: %w", a.cfg.ClientConfig.XDS, err)
 	}
 	return &tls.Config{
 		MinVersion:           tls.VersionTLS12,

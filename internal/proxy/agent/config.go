@@ -131,13 +131,13 @@ func checkPort(what string, p int32) error {
 func (c *Config) Validate() error {
 	var errs []error
 	if c.ClientConfig == nil {
-		errs = append(errs, errors.New("the client config (--bootstrap) is required"))
+		errs = append(errs, errors.New("the bootstrap (--bootstrap) is required"))
 	} else {
 		if err := c.ClientConfig.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("client config: %w", err))
+			errs = append(errs, fmt.Errorf("bootstrap: %w", err))
 		}
 		if _, _, err := net.SplitHostPort(c.ClientConfig.XDS); err != nil {
-			errs = append(errs, fmt.Errorf("client config: xds %q must be host:port: %w", c.ClientConfig.XDS, err))
+			errs = append(errs, fmt.Errorf("bootstrap: xds %q must be host:port: %w", c.ClientConfig.XDS, err))
 		}
 	}
 	return errors.Join(append(errs, c.ValidateWorkload())...)

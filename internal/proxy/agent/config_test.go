@@ -107,7 +107,7 @@ func TestConfigValidate(t *testing.T) {
 		{"gateway", func() Config {
 			return Config{Mode: wire.ModeGateway, ClientConfig: cc, ID: "gw-1", Gateway: "ingress", Address: "0.0.0.0"}
 		}, ""},
-		{"no client config", func() Config { c := sidecar(); c.ClientConfig = nil; return c }, "client config (--bootstrap) is required"},
+		{"no bootstrap", func() Config { c := sidecar(); c.ClientConfig = nil; return c }, "bootstrap (--bootstrap) is required"},
 		{"bad xds address", func() Config {
 			c := sidecar()
 			bad := *cc
