@@ -236,6 +236,7 @@ func (a *agent) run(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { stopBG(); wg.Wait() }()
+	wg.Go(func() { a.trim.run(bg, trimInterval) })
 	stop := &stopper{}
 
 	spiffeID, err := a.identify(ctx, adminAddr)

@@ -2,6 +2,7 @@ package stats
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -187,5 +188,18 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if snap["weft_n_total"] != 2000 {
 		t.Errorf("weft_n_total = %v, want 2000", snap["weft_n_total"])
+	}
+}
+
+func BenchmarkWritePrometheus(b *testing.B) {
+	r := NewRegistry().WithRuntimeMetrics()
+	for i := range 20 {
+		r.Counter("weft_requests_total", "R.", "listener", "l", "class", strings.Repeat("x", i)).Inc()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := r.WritePrometheus(io.Discard); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -1,0 +1,83 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeHeap counts allocations and trims for a memoryTrim.
+type fakeHeap struct {
+	allocs atomic.Uint64
+	trims  chan struct{}
+}
+
+func newTrimmer() (*memoryTrim, *fakeHeap) {
+	h := &fakeHeap{trims: make(chan struct{}, 16)}
+	m := &memoryTrim{
+		trim:      func() { h.trims <- struct{}{} },
+		allocated: h.allocs.Load,
+	}
+	return m, h
+}
+
+func (h *fakeHeap) trimmed() int { return len(h.trims) }
+
+func TestTrimCheckNeedsEnoughAllocation(t *testing.T) {
+	m, h := newTrimmer()
+	h.allocs.Store(5 << 20)
+	m.init() // the baseline: 5 MiB
+
+	// Idle: little allocated since the last trim, nothing to give back.
+	h.allocs.Add(trimAfterAllocs - 1)
+	m.check()
+	if n := h.trimmed(); n != 0 {
+		t.Fatalf("trimmed %d times after %d bytes, want 0", n, trimAfterAllocs-1)
+	}
+	// Scrapes and renewals add up: the next check trims, once.
+	h.allocs.Add(1)
+	m.check()
+	m.check()
+	if n := h.trimmed(); n != 1 {
+		t.Fatalf("trimmed %d times after %d bytes, want 1", n, trimAfterAllocs)
+	}
+	// The trim moved the baseline: allocation before it does not count again.
+	h.allocs.Add(trimAfterAllocs / 2)
+	m.check()
+	if n := h.trimmed(); n != 1 {
+		t.Fatalf("trimmed %d times, want still 1", n)
+	}
+}
+
+func TestTrimRunChecksPeriodically(t *testing.T) {
+	m, h := newTrimmer()
+	m.init() // the baseline, before run starts
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { m.run(ctx, time.Millisecond) })
+	defer func() { cancel(); wg.Wait() }()
+
+	h.allocs.Add(2 * trimAfterAllocs)
+	select {
+	case <-h.trims:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no trim within 10s of allocating past the threshold")
+	}
+}
+
+func TestTouchTrimsAfterTheLastUpdate(t *testing.T) {
+	m, h := newTrimmer()
+	for range 3 {
+		m.touch() // a burst of updates
+	}
+	select {
+	case <-h.trims:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no trim after a burst of updates")
+	}
+	if n := h.trimmed(); n != 0 {
+		t.Errorf("a burst of 3 updates trimmed %d more times, want 1 in all", n)
+	}
+}
