@@ -13,10 +13,13 @@ import (
 const trimDelay = time.Second
 
 // Between configuration changes, the proxy checks every trimInterval whether it allocated at
-// least trimAfterAllocs since the last trim, and trims if so.
+// least trimAfterAllocs since the last trim, and trims if so, unless it is busy: it allocated
+// busyAllocs or more during the last interval (traffic, not renewals and scrapes), and will
+// need the memory again. The first quiet interval after a burst trims what the burst left.
 const (
 	trimInterval    = 30 * time.Second
 	trimAfterAllocs = 1 << 20
+	busyAllocs      = 8 << 20
 )
 
 // memoryTrim hands freed memory back to the OS, so that an idle sidecar stays at the size of
@@ -36,9 +39,10 @@ type memoryTrim struct {
 	// trim and allocated are the runtime's, replaced by tests.
 	trim      func()
 	allocated func() uint64
-	// last is allocated() after the last trim, or when the first check was set up.
-	last   uint64
-	inited bool
+	// last is allocated() after the last trim, or when the first check was set up; tick is
+	// allocated() at the last check.
+	last, tick uint64
+	inited     bool
 }
 
 // init fills in the runtime's functions and takes the first baseline. Called with m.mu held.
@@ -54,6 +58,7 @@ func (m *memoryTrim) init() {
 		m.allocated = heapAllocated
 	}
 	m.last = m.allocated()
+	m.tick = m.last
 }
 
 // touch (re)starts the countdown to the next trim.
@@ -85,10 +90,13 @@ func (m *memoryTrim) run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// check trims if at least trimAfterAllocs were allocated since the last trim.
+// check trims if at least trimAfterAllocs were allocated since the last trim, and less than
+// busyAllocs since the last check.
 func (m *memoryTrim) check() {
 	m.mu.Lock()
-	due := m.allocated()-m.last >= trimAfterAllocs
+	now := m.allocated()
+	due := now-m.last >= trimAfterAllocs && now-m.tick < busyAllocs
+	m.tick = now
 	m.mu.Unlock()
 	if due {
 		m.trimNow()

@@ -51,6 +51,25 @@ func TestTrimCheckNeedsEnoughAllocation(t *testing.T) {
 	}
 }
 
+// Under traffic the proxy keeps its memory: it will need it again. The first quiet check
+// after the burst trims.
+func TestTrimWaitsForTheEndOfABurst(t *testing.T) {
+	m, h := newTrimmer()
+	m.init()
+	h.allocs.Add(busyAllocs) // a busy interval
+	m.check()
+	h.allocs.Add(2 * busyAllocs) // and another
+	m.check()
+	if n := h.trimmed(); n != 0 {
+		t.Fatalf("trimmed %d times while busy, want 0", n)
+	}
+	h.allocs.Add(busyAllocs - 1) // quiet enough
+	m.check()
+	if n := h.trimmed(); n != 1 {
+		t.Fatalf("trimmed %d times after the burst, want 1", n)
+	}
+}
+
 func TestTrimRunChecksPeriodically(t *testing.T) {
 	m, h := newTrimmer()
 	m.init() // the baseline, before run starts
