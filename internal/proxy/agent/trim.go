@@ -12,35 +12,48 @@ import (
 // garbage of applying it back to the OS.
 const trimDelay = time.Second
 
-// Between configuration changes, the proxy checks every trimInterval whether it allocated at
-// least trimAfterAllocs since the last trim, and trims if so, unless it is busy: it allocated
-// busyAllocs or more during the last interval (traffic, not renewals and scrapes), and will
-// need the memory again. The first quiet interval after a burst trims what the burst left.
+// Between configuration changes, the proxy checks every trimInterval whether to trim: when it
+// allocated at least trimAfterAllocs since the last trim, or holds at least trimAfterFree of
+// free heap the OS could have back. Not while it is busy, though: when it allocated busyAllocs
+// or more during the last interval (traffic, not renewals and scrapes), it will need the
+// memory again.
 const (
 	trimInterval    = 30 * time.Second
 	trimAfterAllocs = 1 << 20
+	trimAfterFree   = 1 << 20
 	busyAllocs      = 8 << 20
 )
+
+// heapStats is what the trim decision reads of the Go heap.
+type heapStats struct {
+	// allocated is the number of bytes allocated since the process started.
+	allocated uint64
+	// free is the size of the free heap spans not yet returned to the OS.
+	free uint64
+}
 
 // memoryTrim hands freed memory back to the OS, so that an idle sidecar stays at the size of
 // what it holds, not of what it once allocated.
 //
 // Start-up and each xDS update (decoding, building the new runtime config) leave garbage: a
-// burst of updates costs one trim, trimDelay after its last update. Between updates, lease
-// renewals and metric scrapes leave some garbage at every turn; the Go runtime would let the
-// heap grow to twice what is live before collecting it, and return the pages only slowly: an
-// idle proxy scraped every 15 s would settle 3 MiB above its size after start. The periodic
-// check trims once enough has been allocated: one collection of a small heap (a millisecond
-// or two) per trimInterval at most.
+// burst of updates costs one trim, trimDelay after its last update. Between updates:
+//   - lease renewals and metric scrapes leave some garbage at every turn. The Go runtime would
+//     let the heap grow to twice what is live before collecting it, and return the pages only
+//     slowly: scraped every second, a proxy grew by 3 MiB in a minute;
+//   - after a burst of traffic, the connections it opened time out and their buffers become
+//     free heap, which the runtime keeps.
+//
+// The periodic check trims in both cases: one collection of a small heap (a millisecond or two)
+// per trimInterval at most.
 type memoryTrim struct {
 	mu    sync.Mutex
 	timer *time.Timer
 
-	// trim and allocated are the runtime's, replaced by tests.
-	trim      func()
-	allocated func() uint64
-	// last is allocated() after the last trim, or when the first check was set up; tick is
-	// allocated() at the last check.
+	// trim and stats are the runtime's, replaced by tests.
+	trim  func()
+	stats func() heapStats
+	// last is stats().allocated after the last trim, or when the checks were set up; tick is
+	// stats().allocated at the last check.
 	last, tick uint64
 	inited     bool
 }
@@ -54,10 +67,10 @@ func (m *memoryTrim) init() {
 	if m.trim == nil {
 		m.trim = debug.FreeOSMemory
 	}
-	if m.allocated == nil {
-		m.allocated = heapAllocated
+	if m.stats == nil {
+		m.stats = readHeapStats
 	}
-	m.last = m.allocated()
+	m.last = m.stats().allocated
 	m.tick = m.last
 }
 
@@ -90,13 +103,13 @@ func (m *memoryTrim) run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// check trims if at least trimAfterAllocs were allocated since the last trim, and less than
-// busyAllocs since the last check.
+// check trims when the proxy is quiet and there is something to give back.
 func (m *memoryTrim) check() {
 	m.mu.Lock()
-	now := m.allocated()
-	due := now-m.last >= trimAfterAllocs && now-m.tick < busyAllocs
-	m.tick = now
+	s := m.stats()
+	quiet := s.allocated-m.tick < busyAllocs
+	due := quiet && (s.allocated-m.last >= trimAfterAllocs || s.free >= trimAfterFree)
+	m.tick = s.allocated
 	m.mu.Unlock()
 	if due {
 		m.trimNow()
@@ -106,13 +119,16 @@ func (m *memoryTrim) check() {
 func (m *memoryTrim) trimNow() {
 	m.trim()
 	m.mu.Lock()
-	m.last = m.allocated()
+	m.last = m.stats().allocated
 	m.mu.Unlock()
 }
 
-// heapAllocated is the number of bytes allocated on the heap since the process started.
-func heapAllocated() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+// readHeapStats reads the runtime's counters.
+func readHeapStats() heapStats {
+	s := []metrics.Sample{
+		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+	}
 	metrics.Read(s)
-	return s[0].Value.Uint64()
+	return heapStats{allocated: s[0].Value.Uint64(), free: s[1].Value.Uint64()}
 }

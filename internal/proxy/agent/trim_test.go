@@ -8,17 +8,20 @@ import (
 	"time"
 )
 
-// fakeHeap counts allocations and trims for a memoryTrim.
+// fakeHeap counts allocations and trims for a memoryTrim, and says how much heap is free.
 type fakeHeap struct {
-	allocs atomic.Uint64
-	trims  chan struct{}
+	allocs, free atomic.Uint64
+	trims        chan struct{}
 }
 
 func newTrimmer() (*memoryTrim, *fakeHeap) {
 	h := &fakeHeap{trims: make(chan struct{}, 16)}
 	m := &memoryTrim{
-		trim:      func() { h.trims <- struct{}{} },
-		allocated: h.allocs.Load,
+		trim: func() {
+			h.free.Store(0) // what a trim does
+			h.trims <- struct{}{}
+		},
+		stats: func() heapStats { return heapStats{allocated: h.allocs.Load(), free: h.free.Load()} },
 	}
 	return m, h
 }
@@ -67,6 +70,24 @@ func TestTrimWaitsForTheEndOfABurst(t *testing.T) {
 	m.check()
 	if n := h.trimmed(); n != 1 {
 		t.Fatalf("trimmed %d times after the burst, want 1", n)
+	}
+}
+
+// After a burst, the connections it opened time out and leave free heap, with little allocated:
+// a quiet check gives it back.
+func TestTrimGivesBackFreeHeap(t *testing.T) {
+	m, h := newTrimmer()
+	m.init()
+	h.free.Store(trimAfterFree - 1)
+	m.check()
+	if n := h.trimmed(); n != 0 {
+		t.Fatalf("trimmed %d times with %d bytes free, want 0", n, trimAfterFree-1)
+	}
+	h.free.Store(3 * trimAfterFree)
+	m.check()
+	m.check()
+	if n := h.trimmed(); n != 1 {
+		t.Fatalf("trimmed %d times with 3 MiB free, want 1", n)
 	}
 }
 
