@@ -3,38 +3,20 @@ package apiserver
 import (
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/weftmesh/weft/internal/apiclient"
 	"github.com/weftmesh/weft/internal/store"
+	"github.com/weftmesh/weft/internal/testclock"
 	"github.com/weftmesh/weft/internal/tokens"
 	"github.com/weftmesh/weft/internal/wire"
 )
 
-// clock is a manual clock for the token store.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // newTokenFixture is a server with a join-token store on a manual clock.
-func newTokenFixture(t *testing.T) (*fixture, *clock) {
+func newTokenFixture(t *testing.T) (*fixture, *testclock.Clock) {
 	t.Helper()
-	clk := &clock{now: time.Now()}
+	clk := testclock.New(time.Now())
 	f := newFixture(t, func(c *Config) {
 		ts, err := tokens.Open(tokens.Config{Now: clk.Now}, c.Store.(*store.Bolt).DB(), nil)
 		if err != nil {

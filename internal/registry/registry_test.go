@@ -4,33 +4,15 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/weftmesh/weft/internal/testclock"
 	"github.com/weftmesh/weft/internal/wire"
 )
-
-// clock is a manual clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 const ttl = 20 * time.Second
 
@@ -43,7 +25,7 @@ func openDB(t *testing.T, path string) *bolt.DB {
 	return db
 }
 
-func openRegistry(t *testing.T, db *bolt.DB, clk *clock) *Registry {
+func openRegistry(t *testing.T, db *bolt.DB, clk *testclock.Clock) *Registry {
 	t.Helper()
 	r, err := Open(Config{TTL: ttl, Now: clk.Now, TrustDomain: func() string { return "example.org" }}, db, nil)
 	if err != nil {
@@ -52,11 +34,11 @@ func openRegistry(t *testing.T, db *bolt.DB, clk *clock) *Registry {
 	return r
 }
 
-func newRegistry(t *testing.T) (*Registry, *clock) {
+func newRegistry(t *testing.T) (*Registry, *testclock.Clock) {
 	t.Helper()
 	db := openDB(t, filepath.Join(t.TempDir(), "store.db"))
 	t.Cleanup(func() { _ = db.Close() })
-	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	return openRegistry(t, db, clk), clk
 }
 
@@ -213,7 +195,7 @@ func TestSPIFFEIDFollowsTheTrustDomain(t *testing.T) {
 	db := openDB(t, filepath.Join(t.TempDir(), "store.db"))
 	defer db.Close()
 	td := "weft.local"
-	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	r, err := Open(Config{TTL: ttl, Now: clk.Now, TrustDomain: func() string { return td }}, db, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +244,7 @@ func TestListReturnsCopies(t *testing.T) {
 
 func TestRestartKeepsRegistrationsUnderLease(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
-	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	db := openDB(t, path)
 	r := openRegistry(t, db, clk)
 	for _, id := range []string{"w1", "w2", "gone"} {

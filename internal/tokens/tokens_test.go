@@ -7,31 +7,14 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/weftmesh/weft/internal/testclock"
 )
-
-// clock is a manual clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func openDB(t *testing.T, path string) *bolt.DB {
 	t.Helper()
@@ -42,11 +25,11 @@ func openDB(t *testing.T, path string) *bolt.DB {
 	return db
 }
 
-func newStore(t *testing.T) (*Store, *clock, *bolt.DB) {
+func newStore(t *testing.T) (*Store, *testclock.Clock, *bolt.DB) {
 	t.Helper()
 	db := openDB(t, filepath.Join(t.TempDir(), "store.db"))
 	t.Cleanup(func() { _ = db.Close() })
-	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	s, err := Open(Config{Now: clk.Now}, db, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +212,7 @@ func TestCreateRefusals(t *testing.T) {
 
 func TestPersistenceAcrossRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
-	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	db := openDB(t, path)
 	s, err := Open(Config{Now: clk.Now}, db, nil)
 	if err != nil {

@@ -2,10 +2,11 @@ package http1
 
 import (
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/weftmesh/weft/internal/testclock"
 )
 
 // closeCounter is a net.Conn that counts its Close calls, and signals them on events if set.
@@ -23,44 +24,26 @@ func (c closeCounter) Close() error {
 	return nil
 }
 
-// fakeClock is a settable clock for a Pool.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func idleConn(closed *atomic.Int32) *upstreamConn {
 	return &upstreamConn{c: closeCounter{closed: closed}}
 }
 
 // Connections idle for the pool's idle timeout are closed, oldest first, and never handed out.
 func TestPoolIdleTimeout(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1000, 0)}
+	clock := testclock.New(time.Unix(1000, 0))
 	p := NewPool(nil, 8)
-	p.now = clock.now
+	p.now = clock.Now
 	p.idleTimeout = 10 * time.Second
 	defer p.Close()
 
 	var closed atomic.Int32
 	old, newer := idleConn(&closed), idleConn(&closed)
 	p.put(old, true)
-	clock.advance(6 * time.Second)
+	clock.Advance(6 * time.Second)
 	p.put(newer, true)
 
 	// At 10 s, the first connection has timed out; the second has 6 s left.
-	clock.advance(4 * time.Second)
+	clock.Advance(4 * time.Second)
 	got, err := p.take()
 	if err != nil || got != newer {
 		t.Fatalf("take = %p, %v; want the newer connection %p", got, err, newer)
@@ -71,7 +54,7 @@ func TestPoolIdleTimeout(t *testing.T) {
 
 	// Nothing idle for long: a take finds nothing and dials.
 	p.put(newer, true)
-	clock.advance(10 * time.Second)
+	clock.Advance(10 * time.Second)
 	if got, err := p.take(); got != nil || err != nil {
 		t.Fatalf("take after the idle timeout = %p, %v; want nothing", got, err)
 	}
