@@ -58,6 +58,15 @@ func joinTokenID(token string) (string, bool) {
 	return id, ok && id != "" && secret != "" && !strings.ContainsAny(token, " \t\r\n")
 }
 
+// openToOthers reports whether path can be read or written by users other than its owner.
+func openToOthers(path string) (os.FileMode, bool) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return 0, false
+	}
+	return info.Mode().Perm(), info.Mode().Perm()&0o077 != 0
+}
+
 // loadClientConfig reads the proxy bootstrap (--bootstrap). A join token, when given, is the
 // credential; else the bootstrap must hold a token of its own.
 func loadClientConfig(path, joinToken string) (*apiclient.ClientConfig, error) {

@@ -131,3 +131,25 @@ func TestRunWithABadJoinTokenFile(t *testing.T) {
 		t.Errorf("run with a missing join token file = %d, stderr %q; want 1 naming the file", code, stderr.String())
 	}
 }
+
+func TestOpenToOthers(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		mode os.FileMode
+		want bool
+	}{{0o600, false}, {0o640, true}, {0o644, true}, {0o400, false}} {
+		path := filepath.Join(dir, tt.mode.String())
+		if err := os.WriteFile(path, []byte("{}"), tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, tt.mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		if perm, got := openToOthers(path); got != tt.want || perm != tt.mode {
+			t.Errorf("openToOthers(%v) = %v, %v; want %v", tt.mode, perm, got, tt.want)
+		}
+	}
+	if _, got := openToOthers(filepath.Join(dir, "missing")); got {
+		t.Error("a missing file is reported open to others")
+	}
+}

@@ -49,7 +49,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if id, ok := joinTokenID(joinToken); ok {
-		log.Info("authenticating to weftd with a join token, not the bootstrap's token", "tokenID", id)
+		log.Info("authenticating to weftd with a join token", "tokenID", id)
+	} else if perm, open := openToOthers(opts.bootstrap); open {
+		log.Warn("the bootstrap holds a token and is readable by other users; chmod 600 it", "path", opts.bootstrap, "mode", perm.String())
 	}
 	cfg := opts.agent
 	cfg.ClientConfig = cc
