@@ -33,6 +33,9 @@ func TestBootstrapRoundTrip(t *testing.T) {
 		if info.Mode().Perm() != tt.wantMode {
 			t.Errorf("%s: mode %v, want %v", tt.name, info.Mode().Perm(), tt.wantMode)
 		}
+		if data, _ := os.ReadFile(path); tt.cfg.Token == "" && strings.Contains(string(data), "token") {
+			t.Errorf("%s: a bootstrap without a token mentions one:\n%s", tt.name, data)
+		}
 		got, err := LoadBootstrap(path)
 		if err != nil {
 			t.Fatal(err)

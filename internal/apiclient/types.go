@@ -17,8 +17,9 @@ type ClientConfig struct {
 	Server string `json:"server"`
 	// XDS is the host:port of weftd's ADS server (gRPC over mutual TLS).
 	XDS string `json:"xds"`
-	// Token is the bearer credential for the API.
-	Token string `json:"token"`
+	// Token is the bearer credential for the API; a proxy bootstrap has none (the proxy
+	// authenticates with a join token).
+	Token string `json:"token,omitempty"`
 	// CA is the PEM of the CA that signed weftd's serving certificate.
 	CA string `json:"ca"`
 }
