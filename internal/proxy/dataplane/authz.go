@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -28,8 +27,7 @@ const (
 // chainAuthz is the compiled authorization of a filter chain.
 type chainAuthz struct {
 	engine *authz.Engine
-	// port is the service port the chain serves (from its name, inbound|<port>, else the
-	// listener's port): what a destination_port permission matches.
+	// port is the chain's service port (chainView.port), as authz.Input takes it.
 	port uint32
 }
 
@@ -53,28 +51,11 @@ func (r *Runtime) compileAuthz(views map[string]*listenerView) error {
 				return fmt.Errorf("listener %q: filter_chains[%d]: %w", name, i, err)
 			}
 			if e != nil {
-				v.chains[i].authz = &chainAuthz{engine: e, port: servicePortOf(fc.Name, v.cfg.Address)}
+				v.chains[i].authz = &chainAuthz{engine: e, port: uint32(v.chains[i].port)}
 			}
 		}
 	}
 	return nil
-}
-
-// servicePortOf is the service port of a chain named inbound|<port>[|...], else the port of the
-// listener's address.
-func servicePortOf(chain, address string) uint32 {
-	if rest, ok := strings.CutPrefix(chain, "inbound|"); ok {
-		rest, _, _ = strings.Cut(rest, "|")
-		if n, err := strconv.ParseUint(rest, 10, 16); err == nil {
-			return uint32(n)
-		}
-	}
-	if _, port, err := net.SplitHostPort(address); err == nil {
-		if n, err := strconv.ParseUint(port, 10, 16); err == nil {
-			return uint32(n)
-		}
-	}
-	return 0
 }
 
 // connPeer is who is at the other end of a connection: found once, when first asked.
@@ -121,9 +102,9 @@ func peerOf(c net.Conn) (bool, string) {
 // fastAuthz is the fast path's per-connection authorization state. Its buffers are reused
 // from one request to the next, so that a check allocates nothing.
 type fastAuthz struct {
-	peer   connPeer
-	path   []byte // the current request's normalised path
-	target []byte // its normalised request-target, when it differs from the client's
+	peer   connPeer // its conn is set by serveFast
+	path   []byte   // the current request's normalised path
+	target []byte   // its normalised request-target, when it differs from the client's
 	req    normRequest
 	in     authz.Input
 }
@@ -133,9 +114,6 @@ type fastAuthz struct {
 // forward (nil: the client's), or ok false and the local answer.
 func (fc *fastConn) authorize(r *http1.Request, az *chainAuthz) (_ router.Request, target []byte, _ http1.Decision, ok bool) {
 	st := &fc.authz
-	if st.peer.conn == nil {
-		st.peer.conn = fc.conn
-	}
 	raw := r.Path()
 	path := raw
 	if len(raw) != 1 || raw[0] != '*' { // "OPTIONS *" has no path to normalise
@@ -223,8 +201,9 @@ func withConnPeer(ctx context.Context, c net.Conn) context.Context {
 // ok false and the local answer when the request is refused. Requests the fast path bridged
 // here were authorized there.
 func (l *listenerRT) authorizeHTTP(r *http.Request, az *chainAuthz) (h2.Target, bool) {
-	cp, _ := r.Context().Value(connPeerKey{}).(*connPeer)
-	if cp != nil && cp.bridged {
+	// connContext records a connPeer for every connection l.http serves.
+	cp := r.Context().Value(connPeerKey{}).(*connPeer)
+	if cp.bridged {
 		return h2.Target{}, true
 	}
 	path := r.URL.EscapedPath()
@@ -253,16 +232,7 @@ func (l *listenerRT) authorizeHTTP(r *http.Request, az *chainAuthz) (h2.Target, 
 		}
 		path = string(norm)
 	}
-	var authenticated bool
-	var peer string
-	if cp != nil {
-		authenticated, peer = cp.get()
-	} else if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		authenticated = true
-		if uris := r.TLS.PeerCertificates[0].URIs; len(uris) > 0 {
-			peer = uris[0].String()
-		}
-	}
+	authenticated, peer := cp.get()
 	in := &authz.Input{
 		Authenticated: authenticated, Peer: peer, Port: az.port,
 		Request: httpRequest{r}, Method: []byte(r.Method), Path: []byte(path),

@@ -132,7 +132,7 @@ func (l *listenerRT) handle(c net.Conn) {
 	if ch == nil {
 		return
 	}
-	l.notePlaintext(c, ch, 0)
+	l.notePlaintext(c, ch)
 	if ch.tcp != nil {
 		l.proxyTCP(c, ch)
 		return
@@ -225,7 +225,8 @@ func (l *listenerRT) handleHTTP(c net.Conn, sni string, sniff bool) {
 		}
 		c = sc
 	}
-	if ch := l.view.Load().chainFor(sni); ch != nil && ch.fastH1 && l.serveFast(c, sni) {
+	if ch := l.view.Load().chainFor(sni); ch != nil && ch.fastH1 {
+		l.serveFast(c, sni)
 		return
 	}
 	l.http.ServeConn(c)

@@ -31,8 +31,6 @@ type detection struct {
 	continueOnTimeout bool
 	// plain is the chain that serves plaintext, nil when the listener refuses it.
 	plain *chainView
-	// port is the service port plain serves, for the metrics and the plaintext table.
-	port int32
 }
 
 // compileDetection compiles the detection of a listener whose chains are compiled; nil when
@@ -45,17 +43,16 @@ func compileDetection(l *config.Listener, chains []*chainView) *detection {
 	for _, c := range chains {
 		if c.tls == nil && len(c.serverNames) == 0 {
 			d.plain = c
-			d.port = chainPort(c, l.Address)
 			break
 		}
 	}
 	return d
 }
 
-// chainPort is the service port a filter chain serves: from its name (inbound|<port>...), else
-// the listener's own port.
-func chainPort(c *chainView, address string) int32 {
-	if p, ok := wire.InboundChainPort(c.name); ok {
+// chainPort is the service port a filter chain serves: from its name (inbound|<port> or
+// inbound|<port>|plaintext), else the port of the listener's address.
+func chainPort(chain, address string) int32 {
+	if p, ok := wire.InboundChainPort(chain); ok {
 		return p
 	}
 	if _, port, err := net.SplitHostPort(address); err == nil {
@@ -95,7 +92,7 @@ func (l *listenerRT) handleDetect(c net.Conn, d *detection) {
 		l.refusePlaintext(c)
 		return
 	}
-	l.notePlaintext(c, d.plain, d.port)
+	l.notePlaintext(c, d.plain)
 	if d.plain.tcp != nil {
 		l.proxyTCP(sc, d.plain)
 		return
@@ -162,13 +159,17 @@ func (l *listenerRT) refusePlaintext(c net.Conn) {
 
 // notePlaintext counts a plaintext connection served by a chain that matches raw_buffer
 // (PERMISSIVE and DISABLE ports) and remembers its source for GET /mtls/plaintext.
-func (l *listenerRT) notePlaintext(c net.Conn, ch *chainView, port int32) {
+func (l *listenerRT) notePlaintext(c net.Conn, ch *chainView) {
 	if ch.transport != config.TransportRaw {
 		return
 	}
-	if port == 0 {
-		port = chainPort(ch, l.address)
+	ctr := ch.plaintext.Load()
+	if ctr == nil {
+		// Looked up at the chain's first plaintext connection, not when it is compiled: a
+		// chain that serves none exports no series. Racing lookups find the same counter.
+		ctr = l.rt.met.mtls.plaintextServed(l.name, ch.port)
+		ch.plaintext.Store(ctr)
 	}
-	l.rt.met.mtls.plaintextServed(l.name, port)
-	l.rt.plaintext.note(l.name, c.RemoteAddr(), port)
+	ctr.Inc()
+	l.rt.plaintext.note(l.name, c.RemoteAddr(), ch.port)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/weftmesh/weft/internal/proxy/config"
 	"github.com/weftmesh/weft/internal/proxy/http1"
@@ -14,17 +13,17 @@ import (
 // serveFast serves an HTTP/1.1 connection on the fast path (package http1): routing on the
 // parsed request view, forwarding over the endpoint's pool of persistent connections. It
 // returns when the connection is done; cancelling l.ctx drains it.
-func (l *listenerRT) serveFast(c net.Conn, sni string) bool {
+func (l *listenerRT) serveFast(c net.Conn, sni string) {
 	ctx, cancel := context.WithCancel(l.ctx)
 	defer cancel()
-	fc := &fastConn{l: l, sni: sni, cancel: cancel, conn: c}
+	fc := &fastConn{l: l, sni: sni, cancel: cancel}
+	fc.authz.peer.conn = c
 	srv := &http1.Server{
 		Route:   fc.route,
-		Observe: fc.observe,
+		Observe: l.met.observe,
 		Logger:  l.log,
 	}
 	srv.ServeConn(ctx, c)
-	return true
 }
 
 // fastConn is the fast path's per-connection routing state.
@@ -32,7 +31,6 @@ type fastConn struct {
 	l      *listenerRT
 	sni    string
 	cancel context.CancelFunc
-	conn   net.Conn
 	authz  fastAuthz // used when the chain has authorization
 }
 
@@ -106,8 +104,6 @@ func (l *listenerRT) closeBridges() {
 	}
 	l.bridges = nil
 }
-
-func (fc *fastConn) observe(status int, _ time.Duration) { fc.l.met.observe(status) }
 
 // h1Request shows the fast path's request view to the router; it is pointer-shaped, so
 // passing it as a router.Request does not allocate.

@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"sync"
+
 	"github.com/weftmesh/weft/internal/proxy/cluster"
 	"github.com/weftmesh/weft/internal/proxy/stats"
 )
@@ -51,6 +53,11 @@ type listenerMetrics struct {
 	active  *stats.Gauge
 	name    string
 	reg     *stats.Registry
+
+	// failures are the handshake failure counters by reason, looked up at the first failure
+	// of each reason (so that no series appears at zero).
+	failuresMu sync.Mutex
+	failures   map[string]*stats.Counter
 }
 
 func (m *metrics) forListener(name string) *listenerMetrics {
@@ -74,6 +81,17 @@ func (lm *listenerMetrics) observe(status int) {
 	lm.classes[i].Inc()
 }
 
+// handshakeFailed counts one refused TLS handshake.
 func (lm *listenerMetrics) handshakeFailed(reason string) {
-	lm.reg.Counter(MetricHandshakeFailures, helpHandshakeFailures, "listener", lm.name, "reason", reason).Inc()
+	lm.failuresMu.Lock()
+	c := lm.failures[reason]
+	if c == nil {
+		if lm.failures == nil {
+			lm.failures = make(map[string]*stats.Counter)
+		}
+		c = lm.reg.Counter(MetricHandshakeFailures, helpHandshakeFailures, "listener", lm.name, "reason", reason)
+		lm.failures[reason] = c
+	}
+	lm.failuresMu.Unlock()
+	c.Inc()
 }

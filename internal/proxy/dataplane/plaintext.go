@@ -29,8 +29,10 @@ const (
 	helpDetectionTimeouts    = "Connections that sent no TLS ClientHello within the protocol detection bound, by listener."
 )
 
-func (m mtlsMetrics) plaintextServed(listener string, port int32) {
-	m.reg.Counter(MetricPlaintextConnections, helpPlaintextConnections, "listener", listener, "port", strconv.Itoa(int(port))).Inc()
+// plaintextServed returns the counter of the plaintext connections a listener serves on a
+// service port (created at its first connection: see chainView.plaintext).
+func (m mtlsMetrics) plaintextServed(listener string, port int32) *stats.Counter {
+	return m.reg.Counter(MetricPlaintextConnections, helpPlaintextConnections, "listener", listener, "port", strconv.Itoa(int(port)))
 }
 
 func (m mtlsMetrics) plaintextRefused(listener string) {

@@ -7,11 +7,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/weftmesh/weft/internal/proxy/cluster"
 	"github.com/weftmesh/weft/internal/proxy/config"
 	"github.com/weftmesh/weft/internal/proxy/dataplane/mtls"
 	"github.com/weftmesh/weft/internal/proxy/router"
+	"github.com/weftmesh/weft/internal/proxy/stats"
 )
 
 // state is one applied configuration in runnable form.
@@ -38,7 +40,10 @@ type listenerView struct {
 
 // chainView is a compiled filter chain.
 type chainView struct {
-	name        string
+	name string
+	// port is the service port the chain serves (see chainPort): what a destination_port
+	// permission matches, and the port plaintext connections are counted under.
+	port        int32
 	serverNames []string
 	tls         *config.DownstreamTLS
 	transport   string // the transport protocol the chain matches (config.Transport*)
@@ -46,6 +51,9 @@ type chainView struct {
 	table       *routeTable      // HTTP chains
 	tcp         *cluster.Cluster // TCP chains
 	authz       *chainAuthz      // the chain's authorization, if any
+	// plaintext counts the plaintext connections the chain serves; nil until the first one
+	// (see notePlaintext). A chain belongs to one listener view, so to one listener name.
+	plaintext atomic.Pointer[stats.Counter]
 	// fastH1: every cluster the routes reach speaks HTTP/1.1, so HTTP/1.1 downstream
 	// connections can take the fast path.
 	fastH1 bool
@@ -138,7 +146,7 @@ func (b *viewBuilder) listener(name string, l *config.Listener) (*listenerView, 
 	}
 	v := &listenerView{cfg: l, st: b.st, tls: l.FilterChains[0] != nil && l.FilterChains[0].TLS != nil}
 	for i, fc := range l.FilterChains {
-		cv, err := b.chain(fc)
+		cv, err := b.chain(fc, l.Address)
 		if err != nil {
 			return nil, fmt.Errorf("filter_chains[%d]: %w", i, err)
 		}
@@ -154,11 +162,15 @@ func (b *viewBuilder) listener(name string, l *config.Listener) (*listenerView, 
 	return v, nil
 }
 
-func (b *viewBuilder) chain(fc *config.FilterChain) (*chainView, error) {
+// chain compiles a filter chain of the listener at address.
+func (b *viewBuilder) chain(fc *config.FilterChain, address string) (*chainView, error) {
 	if fc == nil {
 		return nil, fmt.Errorf("nil")
 	}
-	cv := &chainView{name: fc.Name, serverNames: fc.ServerNames, tls: fc.TLS, transport: fc.TransportProtocol}
+	cv := &chainView{
+		name: fc.Name, port: chainPort(fc.Name, address), serverNames: fc.ServerNames,
+		tls: fc.TLS, transport: fc.TransportProtocol,
+	}
 	if fc.TLS != nil {
 		cv.sans = mtls.SANPolicy{Exact: fc.TLS.AllowedSANs, Prefixes: fc.TLS.AllowedSANPrefixes}
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // forwardRig is a client, a proxy and an upstream over loopback TCP, all three of which
@@ -56,7 +55,7 @@ func newForwardRig(tb testing.TB, req, upReq, upResp, resp string) *forwardRig {
 	rig := &forwardRig{req: []byte(req), wantResp: []byte(resp), buf: make([]byte, len(resp))}
 	srv := &Server{
 		Route:   routeTo(pool),
-		Observe: func(int, time.Duration) { rig.observed.Add(1) },
+		Observe: func(int) { rig.observed.Add(1) },
 	}
 	p := startProxy(tb, srv)
 	c, err := net.Dial("tcp", p.addr)

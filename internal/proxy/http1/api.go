@@ -41,8 +41,8 @@ type Server struct {
 	// Route picks the upstream for a request. It must not keep r.
 	Route func(r *Request) Decision
 	// Observe, if set, is called once per finished request with the status sent downstream
-	// (0 if the downstream went away) and the time from the end of the request head.
-	Observe func(status int, d time.Duration)
+	// (0 if the downstream went away).
+	Observe func(status int)
 	// Logger receives per-request failures at debug level (nil: no logging).
 	Logger *slog.Logger
 	// ReadHeaderTimeout bounds reading a request head (default 10s); IdleTimeout bounds the wait

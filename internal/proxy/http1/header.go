@@ -68,25 +68,12 @@ func lower(c byte) byte {
 }
 
 // equalFold reports whether b equals s, ignoring ASCII case.
-func equalFold(b []byte, s string) bool {
+func equalFold[S string | []byte](b []byte, s S) bool {
 	if len(b) != len(s) {
 		return false
 	}
 	for i := 0; i < len(b); i++ {
 		if lower(b[i]) != lower(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// equalFoldBytes reports whether a equals b, ignoring ASCII case.
-func equalFoldBytes(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if lower(a[i]) != lower(b[i]) {
 			return false
 		}
 	}
@@ -120,7 +107,7 @@ func nextListElem(list []byte) (elem, rest []byte) {
 }
 
 // listHas reports whether the comma-separated list contains token, ignoring case.
-func listHas(list []byte, token string) bool {
+func listHas[S string | []byte](list []byte, token S) bool {
 	for len(list) > 0 {
 		var e []byte
 		e, list = nextListElem(list)
@@ -131,12 +118,11 @@ func listHas(list []byte, token string) bool {
 	return false
 }
 
-// listHasBytes is listHas for a token held in a byte slice.
-func listHasBytes(list []byte, token []byte) bool {
-	for len(list) > 0 {
-		var e []byte
-		e, list = nextListElem(list)
-		if equalFoldBytes(e, token) {
+// connListed reports whether name is listed as an option in one of the values of a message's
+// Connection fields: such fields are hop-by-hop and are not forwarded.
+func connListed(connVals [][]byte, name []byte) bool {
+	for _, v := range connVals {
+		if listHas(v, name) {
 			return true
 		}
 	}

@@ -37,7 +37,7 @@ func startProxy(t testing.TB, srv *Server) *testProxy {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &testProxy{addr: ln.Addr().String(), drain: cancel}
 	if srv.Observe == nil {
-		srv.Observe = func(status int, _ time.Duration) {
+		srv.Observe = func(status int) {
 			p.mu.Lock()
 			p.observed = append(p.observed, status)
 			p.mu.Unlock()

@@ -16,10 +16,7 @@ const initialBufSize = 8 << 10
 // maxLeadingEmptyLines bounds the empty lines skipped before a request line (RFC 9112 2.2).
 const maxLeadingEmptyLines = 4
 
-var (
-	errBufferFull = errors.New("http1: read buffer full")
-	errNoProgress = io.ErrNoProgress
-)
+var errBufferFull = errors.New("http1: read buffer full")
 
 // reader is a read buffer over a connection, written for head parsing and body streaming:
 // bytes stay in place until consumed, so a parsed head's slices remain valid until the next
@@ -119,7 +116,7 @@ func (b *reader) read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	return 0, errNoProgress
+	return 0, io.ErrNoProgress
 }
 
 // fill reads once into the free space at the end of the buffer, moving unread bytes to the
@@ -231,21 +228,6 @@ func (b *reader) readLine(max int, tooLong error) ([]byte, error) {
 		}
 		scan = b.r + rel
 	}
-}
-
-// readFull consumes exactly len(p) bytes into p.
-func (b *reader) readFull(p []byte) error {
-	for len(p) > 0 {
-		if b.r == b.w {
-			if err := b.fill(); err != nil {
-				return err
-			}
-		}
-		n := copy(p, b.buf[b.r:b.w])
-		b.r += n
-		p = p[n:]
-	}
-	return nil
 }
 
 // copyN copies n bytes (n < 0: until EOF) from b to dst. Buffered bytes are written from the

@@ -241,17 +241,6 @@ func (r *request) interpretFields() error {
 	return nil
 }
 
-// connListed reports whether name is listed as an option of a Connection field: such fields
-// are hop-by-hop and are not forwarded.
-func (r *request) connListed(name []byte) bool {
-	for _, v := range r.connVals {
-		if listHasBytes(v, name) {
-			return true
-		}
-	}
-	return false
-}
-
 // header returns the first value of the field called name (any case).
 func (r *request) header(name string) ([]byte, bool) {
 	for i := range r.fields {

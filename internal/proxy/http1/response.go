@@ -185,12 +185,3 @@ func (p *response) bodyKind(head bool) bodyKind {
 		return bodyClose
 	}
 }
-
-func (p *response) connListed(name []byte) bool {
-	for _, v := range p.connVals {
-		if listHasBytes(v, name) {
-			return true
-		}
-	}
-	return false
-}

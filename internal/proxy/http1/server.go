@@ -58,7 +58,6 @@ type serverConn struct {
 
 	mu       sync.Mutex
 	idle     bool     // waiting for the first byte of a request
-	draining bool     // ctx is done
 	tunnelUp net.Conn // the upstream of a running upgrade tunnel
 }
 
@@ -79,7 +78,7 @@ func (s *Server) newConn(ctx context.Context, c net.Conn) *serverConn {
 	sc.rd.reset(c)
 	sc.dw = deadlineWriter{c: c, timeout: sc.idleTimeout}
 	sc.w.Reset(&sc.dw)
-	sc.idle, sc.draining, sc.tunnelUp, sc.linger = false, false, nil, false
+	sc.idle, sc.tunnelUp, sc.linger = false, nil, false
 	return sc
 }
 
@@ -124,11 +123,12 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	}
 }
 
-// startDrain runs when ctx is done: it wakes a connection waiting for a request.
+// startDrain runs when ctx is done: it wakes a connection waiting for a request, and closes a
+// running tunnel. Code that sets idle or tunnelUp checks ctx under mu first: either it sees the
+// drain, or this callback, which runs after ctx is done, sees what it set.
 func (sc *serverConn) startDrain() {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	sc.draining = true
 	if sc.idle {
 		_ = sc.c.SetReadDeadline(aLongTimeAgo)
 	}
@@ -139,18 +139,14 @@ func (sc *serverConn) startDrain() {
 }
 
 // isDraining reports whether ctx is done. ctx is asked directly, so that a drain is seen as
-// soon as the context is cancelled, before the callback has run.
-func (sc *serverConn) isDraining() bool {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	return sc.draining || sc.ctx.Err() != nil
-}
+// soon as the context is cancelled, before the callback has run; it takes no lock.
+func (sc *serverConn) isDraining() bool { return sc.ctx.Err() != nil }
 
 // awaitRequest waits for the first byte of the next request, under IdleTimeout, then starts
 // the ReadHeaderTimeout. It reports false when the connection is to be closed.
 func (sc *serverConn) awaitRequest() bool {
 	sc.mu.Lock()
-	if sc.draining || sc.ctx.Err() != nil {
+	if sc.isDraining() {
 		sc.mu.Unlock()
 		return false
 	}
@@ -183,10 +179,11 @@ func (sc *serverConn) serveOne() bool {
 		return false
 	}
 	req := &sc.req.req
-	req.reset()
 	n, err := sc.rd.readBlock(sc.maxHead, true, true)
 	if err == nil {
-		err = req.parse(sc.rd.buf[sc.rd.r : sc.rd.r+n])
+		err = req.parse(sc.rd.buf[sc.rd.r : sc.rd.r+n]) // parse resets req first
+	} else {
+		req.reset() // the answer below must not see the previous request (its method)
 	}
 	if err != nil {
 		status := 0
@@ -203,11 +200,11 @@ func (sc *serverConn) serveOne() bool {
 		if !sc.answer(status, connClose) {
 			status = 0
 		}
-		sc.observe(status, time.Now())
+		sc.observe(status)
 		return false
 	}
 	sc.rd.consume(n)
-	start := time.Now()
+	start := time.Now() // a Decision's Timeout runs from here
 	sc.bodyDone, sc.bodyStarted = !req.hasBody(), false
 
 	d := Decision{Status: 500}
@@ -226,7 +223,7 @@ func (sc *serverConn) serveOne() bool {
 	} else {
 		status, keep = sc.forward(d, start)
 	}
-	sc.observe(status, start)
+	sc.observe(status)
 	return keep
 }
 
@@ -237,9 +234,9 @@ func (sc *serverConn) debug(msg string, args ...any) {
 	}
 }
 
-func (sc *serverConn) observe(status int, start time.Time) {
+func (sc *serverConn) observe(status int) {
 	if sc.srv.Observe != nil {
-		sc.srv.Observe(status, time.Since(start))
+		sc.srv.Observe(status)
 	}
 }
 

@@ -22,7 +22,7 @@ func (sc *serverConn) tunnel(uc *upstreamConn) outcome {
 	_ = uc.c.SetDeadline(time.Time{})
 
 	sc.mu.Lock()
-	if sc.draining {
+	if sc.isDraining() { // checked under mu: see startDrain
 		sc.mu.Unlock()
 		return outcome{status: 101}
 	}

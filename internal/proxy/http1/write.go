@@ -43,7 +43,7 @@ func writeRequestHead(w *bufio.Writer, r *request) {
 				continue // ignored in HTTP/1.0; it would mean something once forwarded as 1.1
 			}
 		default:
-			if r.connListed(f.name) {
+			if connListed(r.connVals, f.name) {
 				continue
 			}
 		}
@@ -86,18 +86,23 @@ func writeResponseHead(w *bufio.Writer, p *response, conn connOption, dechunked 
 				continue
 			}
 		}
-		if f.kind == hOther && p.connListed(f.name) {
+		if f.kind == hOther && connListed(p.connVals, f.name) {
 			continue
 		}
 		writeField(w, f)
 	}
+	writeConnOption(w, conn)
+	_, _ = w.WriteString("\r\n")
+}
+
+// writeConnOption writes the Connection field conn stands for, if any.
+func writeConnOption(w *bufio.Writer, conn connOption) {
 	switch conn {
 	case connClose:
 		_, _ = w.WriteString("Connection: close\r\n")
 	case connKeepAlive:
 		_, _ = w.WriteString("Connection: keep-alive\r\n")
 	}
-	_, _ = w.WriteString("\r\n")
 }
 
 func writeField(w *bufio.Writer, f *field) {
@@ -135,12 +140,7 @@ func writeLocal(w *bufio.Writer, status int, body string, conn connOption, head 
 	_, _ = w.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ")
 	writeDecimal(w, len(text)+1)
 	_, _ = w.WriteString("\r\n")
-	switch conn {
-	case connClose:
-		_, _ = w.WriteString("Connection: close\r\n")
-	case connKeepAlive:
-		_, _ = w.WriteString("Connection: keep-alive\r\n")
-	}
+	writeConnOption(w, conn)
 	_, _ = w.WriteString("\r\n")
 	if !head {
 		_, _ = w.WriteString(text)

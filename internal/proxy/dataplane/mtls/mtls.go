@@ -66,16 +66,8 @@ func (p SANPolicy) allows(cert *x509.Certificate) bool {
 		return true
 	}
 	for _, u := range cert.URIs {
-		s := u.String()
-		for _, e := range p.Exact {
-			if s == e {
-				return true
-			}
-		}
-		for _, pre := range p.Prefixes {
-			if strings.HasPrefix(s, pre) {
-				return true
-			}
+		if p.allowsString(u.String()) {
+			return true
 		}
 	}
 	return false
@@ -110,6 +102,7 @@ func (p SANPolicy) Covers(q SANPolicy) bool {
 	return true
 }
 
+// allowsString reports whether the identity s fits the policy's lists.
 func (p SANPolicy) allowsString(s string) bool {
 	for _, e := range p.Exact {
 		if s == e {
