@@ -127,9 +127,6 @@ Flags:
 		return nil, fmt.Errorf("--inbound-port %s is out of range 1-65535", strconv.Itoa(inboundPort))
 	}
 	c.InboundPort = int32(inboundPort)
-	if c.DrainTimeout < 0 || c.DrainGrace < 0 {
-		return nil, fmt.Errorf("--drain-timeout and --drain-grace must not be negative")
-	}
 	if strings.TrimSpace(o.bootstrap) == "" {
 		return nil, fmt.Errorf("--bootstrap is empty")
 	}

@@ -21,12 +21,8 @@ func readJoinToken(o *options, log *slog.Logger) (string, error) {
 	token, source := o.joinToken, "$"+joinTokenEnv
 	if o.joinTokenFile != "" {
 		source = "join token file " + o.joinTokenFile
-		info, err := os.Stat(o.joinTokenFile)
-		if err != nil {
-			return "", fmt.Errorf("reading the join token: %w", err)
-		}
-		if info.Mode().Perm()&0o077 != 0 {
-			log.Warn("the join token file is readable by other users; chmod 600 it", "path", o.joinTokenFile, "mode", info.Mode().Perm().String())
+		if perm, open := openToOthers(o.joinTokenFile); open {
+			log.Warn("the join token file is readable by other users; chmod 600 it", "path", o.joinTokenFile, "mode", perm.String())
 		}
 		data, err := os.ReadFile(o.joinTokenFile)
 		if err != nil {

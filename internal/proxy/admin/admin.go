@@ -198,10 +198,16 @@ func (s *Server) drain(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) configDump(w http.ResponseWriter, _ *http.Request) {
-	data, err := json.MarshalIndent(s.dump(), "", "  ")
+	s.writeJSON(w, "the config dump", s.dump())
+}
+
+// writeJSON answers with v as indented JSON, never cached: what it shows changes from one
+// request to the next. what names v in the error when encoding fails.
+func (s *Server) writeJSON(w http.ResponseWriter, what string, v any) {
+	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		s.log.Error("encoding /config_dump", "error", err)
-		http.Error(w, "encoding the config dump failed: "+err.Error(), http.StatusInternalServerError)
+		s.log.Error("encoding "+what+" failed", "error", err)
+		http.Error(w, "encoding "+what+" failed: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

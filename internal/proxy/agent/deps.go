@@ -3,30 +3,18 @@ package agent
 import (
 	"context"
 	"log/slog"
-	"net"
 	"time"
 
-	"github.com/weftmesh/weft/internal/apiclient"
 	"github.com/weftmesh/weft/internal/proxy/config"
 	"github.com/weftmesh/weft/internal/proxy/dataplane"
-	"github.com/weftmesh/weft/internal/proxy/identity"
 	"github.com/weftmesh/weft/internal/proxy/xdsclient"
 	"github.com/weftmesh/weft/internal/wire"
 )
-
-// weftAPI is the part of weftd's API the agent uses; *apiclient.Client implements it.
-type weftAPI interface {
-	identity.Signer
-	RegisterWorkload(ctx context.Context, w *wire.Workload) (*apiclient.RegisterResponse, error)
-	RenewLease(ctx context.Context, id string) (*apiclient.RegisterResponse, error)
-	DeregisterWorkload(ctx context.Context, id string) error
-}
 
 // dataPlane is what the agent needs of *dataplane.Runtime.
 type dataPlane interface {
 	Apply(c *config.Config) error
 	Current() *config.Config
-	ListenerAddr(name string) (net.Addr, bool)
 	// PlaintextReport feeds GET /mtls/plaintext.
 	PlaintextReport() wire.PlaintextReport
 	Drain(ctx context.Context) error

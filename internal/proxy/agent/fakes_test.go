@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -300,16 +299,6 @@ func (d *fakeDataPlane) Current() *config.Config {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.cur
-}
-
-func (d *fakeDataPlane) ListenerAddr(name string) (net.Addr, bool) {
-	if c := d.Current(); c != nil {
-		if l, ok := c.Listeners[name]; ok {
-			addr, err := net.ResolveTCPAddr("tcp", l.Address)
-			return addr, err == nil
-		}
-	}
-	return nil, false
 }
 
 func (d *fakeDataPlane) Drain(ctx context.Context) error {

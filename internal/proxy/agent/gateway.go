@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"net"
 
@@ -18,8 +17,7 @@ import (
 // never an endpoint, only so that weftd tracks its certificate and can ask it, in its lease
 // answers, to renew it during a CA rotation.
 func (a *agent) identifyGateway(ctx context.Context, adminAddr net.Addr) (string, error) {
-	id := wire.SPIFFEID(a.cfg.TrustDomain, a.cfg.Namespace, a.cfg.ServiceAccount)
-	a.workload = &wire.Workload{
+	id, err := a.registerAs(ctx, &wire.Workload{
 		ID:             a.cfg.ID,
 		Service:        a.cfg.Gateway,
 		Namespace:      a.cfg.Namespace,
@@ -28,22 +26,10 @@ func (a *agent) identifyGateway(ctx context.Context, adminAddr net.Addr) (string
 		Address:        a.cfg.Address,
 		AdminAddress:   adminAddr.String(),
 		Gateway:        true,
-	}
-	if err := a.workload.Validate(); err != nil {
-		a.workload = nil
-		return "", fmt.Errorf("invalid gateway registration: %w", err)
-	}
-	a.setStatus("registering the gateway with weftd")
-	resp, err := a.registerUntilAnswered(ctx)
+	}, "registering the gateway with weftd", "invalid gateway registration")
 	if err != nil {
-		a.workload = nil
 		return "", err
 	}
-	a.lease.ttl = leaseTTL(resp)
-	if resp.SPIFFEID != "" {
-		id = resp.SPIFFEID // weftd knows the mesh's trust domain
-	}
-	a.lease.spiffeID = id
 	a.log.Info("gateway registered (it serves no Service: weftd tracks its certificate)", "spiffeID", id,
 		"gateway", a.cfg.Namespace+"/"+a.cfg.Gateway, "lease", a.lease.ttl)
 	return id, nil

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"net"
 	"slices"
 	"time"
 
 	"github.com/weftmesh/weft/internal/apiclient"
+	"github.com/weftmesh/weft/internal/proxy/identity"
 	"github.com/weftmesh/weft/internal/wire"
 )
 
@@ -37,7 +37,7 @@ func (a *agent) identify(ctx context.Context, adminAddr net.Addr) (string, error
 		ports = append(ports, app.Port)
 	}
 	slices.Sort(ports)
-	a.workload = &wire.Workload{
+	id, err := a.registerAs(ctx, &wire.Workload{
 		ID:               a.cfg.ID,
 		Service:          a.cfg.Service,
 		Namespace:        a.cfg.Namespace,
@@ -49,25 +49,38 @@ func (a *agent) identify(ctx context.Context, adminAddr net.Addr) (string, error
 		Ports:            ports,
 		DedicatedInbound: dedicatedInbound(a.cfg.Apps),
 		AdminAddress:     adminAddr.String(),
+	}, "registering the workload with weftd", "invalid workload")
+	if err != nil {
+		return "", err
 	}
-	if err := a.workload.Validate(); err != nil {
+	a.log.Info("workload registered", "service", a.cfg.Service+"."+a.cfg.Namespace, "address", a.cfg.Address,
+		"inboundPort", a.cfg.InboundPort, "ports", ports, "spiffeID", id, "lease", a.lease.ttl)
+	return id, nil
+}
+
+// registerAs registers w with weftd (retrying until weftd answers), records the lease and
+// returns the SPIFFE ID to ask a certificate for: the one weftd's answer gives, else the
+// service account's in the configured trust domain. status is shown while registering;
+// invalid prefixes the error when w fails validation. On error a.workload is left nil, so
+// the proxy neither renews nor deregisters a workload weftd never registered.
+func (a *agent) registerAs(ctx context.Context, w *wire.Workload, status, invalid string) (string, error) {
+	a.workload = w
+	if err := w.Validate(); err != nil {
 		a.workload = nil
-		return "", fmt.Errorf("invalid workload: %w", err)
+		return "", fmt.Errorf("%s: %w", invalid, err)
 	}
-	a.setStatus("registering the workload with weftd")
+	a.setStatus(status)
 	resp, err := a.registerUntilAnswered(ctx)
 	if err != nil {
 		a.workload = nil
 		return "", err
 	}
 	a.lease.ttl = leaseTTL(resp)
-	a.lease.spiffeID = resp.SPIFFEID
+	a.lease.spiffeID = resp.SPIFFEID // weftd knows the mesh's trust domain
 	if a.lease.spiffeID == "" {
 		a.lease.spiffeID = wire.SPIFFEID(a.cfg.TrustDomain, a.cfg.Namespace, a.cfg.ServiceAccount)
 		a.log.Info("weftd's registration answer has no SPIFFE ID; using the configured trust domain", "spiffeID", a.lease.spiffeID)
 	}
-	a.log.Info("workload registered", "service", a.cfg.Service+"."+a.cfg.Namespace, "address", a.cfg.Address,
-		"inboundPort", a.cfg.InboundPort, "ports", ports, "spiffeID", a.lease.spiffeID, "lease", a.lease.ttl)
 	return a.lease.spiffeID, nil
 }
 
@@ -89,10 +102,10 @@ func (a *agent) registerUntilAnswered(ctx context.Context) (*apiclient.RegisterR
 		if ctx.Err() != nil || a.drainRequested() {
 			return nil, fmt.Errorf("registering workload %s: stopped before weftd answered: %w", a.cfg.ID, err)
 		}
-		if permanent(err) {
+		if identity.Permanent(err) {
 			return nil, fmt.Errorf("weftd refused to register workload %s: %w", a.cfg.ID, err)
 		}
-		wait := backoff(attempt, a.deps.retryMin, a.deps.retryMax)
+		wait := identity.Backoff(attempt, a.deps.retryMin, a.deps.retryMax)
 		a.setStatus(fmt.Sprintf("registering the workload with weftd (attempt %d failed: %v)", attempt, err))
 		a.log.Warn("registering the workload failed; retrying (weftd may not be up yet)", "attempt", attempt, "retryIn", wait, "error", err)
 		t := time.NewTimer(wait)
@@ -126,7 +139,7 @@ func (a *agent) leaseLoop(ctx context.Context) {
 		interval := min(max(a.lease.ttl/3, 50*time.Millisecond), maxLeaseInterval)
 		wait := interval
 		if failures > 0 {
-			wait = min(backoff(failures, a.deps.retryMin, a.deps.retryMax), interval)
+			wait = min(identity.Backoff(failures, a.deps.retryMin, a.deps.retryMax), interval)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -178,33 +191,4 @@ func (a *agent) renew(ctx context.Context) error {
 	}
 	a.log.Info("workload registered again", "lease", a.lease.ttl)
 	return nil
-}
-
-// permanent reports whether weftd refused a request for a reason retrying cannot fix: the
-// request itself (bad flags) or the credentials are wrong.
-func permanent(err error) bool {
-	var apiErr *apiclient.APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	switch apiErr.StatusCode {
-	case 400, 401, 403, 405, 422:
-		return true
-	}
-	return false
-}
-
-// backoff returns the wait before retry number n (n >= 1): exponential from lo, capped at hi,
-// half fixed and half random.
-func backoff(n int, lo, hi time.Duration) time.Duration {
-	d := lo
-	for i := 1; i < n && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	half := d / 2
-	if half <= 0 {
-		return d
-	}
-	return half + rand.N(d-half+1)
 }

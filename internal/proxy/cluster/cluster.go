@@ -122,32 +122,28 @@ func Build(cfg map[string]*config.Cluster, prev *Set, opts Options) (*Set, error
 			if err := checkAddress(ep.Address); err != nil {
 				return nil, fmt.Errorf("cluster %q: endpoints[%d]: %w", name, i, err)
 			}
-			e, err := s.endpoint(name, c, ep.Address, prev, &opts)
-			if err != nil {
-				return nil, fmt.Errorf("cluster %q: endpoints[%d]: %w", name, i, err)
-			}
-			cl.endpoints = append(cl.endpoints, e)
+			cl.endpoints = append(cl.endpoints, s.endpoint(name, c, ep.Address, prev, &opts))
 		}
 		s.clusters[name] = cl
 	}
 	return s, nil
 }
 
-func (s *Set) endpoint(name string, c *config.Cluster, addr string, prev *Set, opts *Options) (*Endpoint, error) {
+func (s *Set) endpoint(name string, c *config.Cluster, addr string, prev *Set, opts *Options) *Endpoint {
 	key := endpointKey(name, c, addr)
 	if e, ok := s.endpoints[key]; ok {
-		return e, nil
+		return e
 	}
 	if prev != nil {
 		if e, ok := prev.endpoints[key]; ok && e.d.tls == nil {
 			s.endpoints[key] = e
-			return e, nil
+			return e
 		} else if ok {
 			newPol := policyOf(c.TLS)
 			if newPol.Covers(*e.d.policy.Load()) {
 				s.endpoints[key] = e
 				s.widen = append(s.widen, widening{d: e.d, policy: newPol})
-				return e, nil
+				return e
 			}
 		}
 	}
@@ -155,9 +151,9 @@ func (s *Set) endpoint(name string, c *config.Cluster, addr string, prev *Set, o
 	if opts.Gauge != nil {
 		g = opts.Gauge(name)
 	}
-	e := newEndpoint(name, c, addr, key, opts, g)
+	e := newEndpoint(c, addr, key, opts, g)
 	s.endpoints[key] = e
-	return e, nil
+	return e
 }
 
 // endpointKey identifies an endpoint's connections: cluster, address, protocol, timeouts and

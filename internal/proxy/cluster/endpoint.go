@@ -18,7 +18,6 @@ const idleConnTimeout = 90 * time.Second
 // Endpoint is one upstream address of a cluster with its dialer and connection pools. Pools
 // are created on first use.
 type Endpoint struct {
-	cluster  string
 	address  string
 	protocol config.Protocol
 	key      string
@@ -34,9 +33,8 @@ type Endpoint struct {
 	closed atomic.Bool
 }
 
-func newEndpoint(cluster string, c *config.Cluster, addr, key string, opts *Options, g Gauge) *Endpoint {
+func newEndpoint(c *config.Cluster, addr, key string, opts *Options, g Gauge) *Endpoint {
 	return &Endpoint{
-		cluster:  cluster,
 		address:  addr,
 		protocol: c.Protocol,
 		key:      key,
@@ -47,12 +45,6 @@ func newEndpoint(cluster string, c *config.Cluster, addr, key string, opts *Opti
 
 // Address returns the endpoint's host:port.
 func (e *Endpoint) Address() string { return e.address }
-
-// Cluster returns the name of the endpoint's cluster.
-func (e *Endpoint) Cluster() string { return e.cluster }
-
-// TLS reports whether connections to the endpoint use mutual TLS.
-func (e *Endpoint) TLS() bool { return e.d.tls != nil }
 
 // Scheme is the URL scheme for requests through Transport: "https" when the endpoint is
 // reached over TLS (the Transport dials it itself), "http" otherwise.
@@ -160,9 +152,6 @@ func (e *Endpoint) Close() {
 	e.h1Mu.Unlock()
 	e.closeIdle()
 }
-
-// Closed reports whether Close was called.
-func (e *Endpoint) Closed() bool { return e.closed.Load() }
 
 // Finished is called after a request through Transport completes; on a closed endpoint it
 // closes the connections that became idle.

@@ -111,7 +111,6 @@ func (m *Manager) accept(resp *apiclient.CertificateResponse, key *ecdsa.Private
 	}
 	return &held{
 		cert:   &tls.Certificate{Certificate: ders, PrivateKey: key, Leaf: leaf},
-		bundle: []byte(resp.TrustBundle),
 		serial: serialHex(leaf.SerialNumber),
 	}, nil
 }
@@ -149,9 +148,10 @@ func serialHex(n *big.Int) string {
 	return n.Text(16)
 }
 
-// backoff returns the wait before retry number n (n >= 1): exponential from lo, capped at hi,
-// with "equal jitter" (half fixed, half random) so retries spread out but still progress.
-func backoff(n int, lo, hi time.Duration) time.Duration {
+// Backoff returns the wait before retry number n (n >= 1): exponential from lo, capped at hi,
+// with "equal jitter" (half fixed, half random) so retries spread out but still progress. The
+// proxy's agent uses it too, for its registration and lease retries.
+func Backoff(n int, lo, hi time.Duration) time.Duration {
 	d := lo
 	for i := 1; i < n && d < hi; i++ {
 		d *= 2

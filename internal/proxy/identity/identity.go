@@ -94,7 +94,6 @@ func ValidateSPIFFEID(id string) error {
 // held is one certificate with what readers need, swapped as a whole.
 type held struct {
 	cert   *tls.Certificate // Leaf is set
-	bundle []byte
 	serial string
 	// askedAt is when the request for this certificate was sent (Unix nanoseconds).
 	askedAt int64
@@ -164,14 +163,6 @@ func (m *Manager) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certif
 	return nil, errors.New("the proxy has no workload certificate yet")
 }
 
-// TrustBundle returns the PEM of the roots weftd sent with the current certificate, or nil.
-func (m *Manager) TrustBundle() []byte {
-	if h := m.cur.Load(); h != nil {
-		return h.bundle
-	}
-	return nil
-}
-
 // SPIFFEID returns the identity this manager asks certificates for.
 func (m *Manager) SPIFFEID() string { return m.cfg.SPIFFEID }
 
@@ -239,10 +230,10 @@ func (m *Manager) Run(ctx context.Context) error {
 		failures++
 		m.setErr(err)
 		h := m.cur.Load()
-		if h == nil && permanent(err) {
+		if h == nil && Permanent(err) {
 			return fmt.Errorf("obtaining a certificate for %s: %w", m.cfg.SPIFFEID, err)
 		}
-		wait = backoff(failures, m.cfg.RetryMin, m.cfg.RetryMax)
+		wait = Backoff(failures, m.cfg.RetryMin, m.cfg.RetryMax)
 		switch {
 		case h == nil:
 			m.log.Warn("obtaining the workload certificate failed; retrying",
@@ -262,8 +253,10 @@ func renewalTime(leaf *x509.Certificate) time.Time {
 	return leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)
 }
 
-// permanent reports whether weftd refused a request for a reason a retry cannot fix.
-func permanent(err error) bool {
+// Permanent reports whether weftd refused a request for a reason a retry cannot fix: the
+// request itself (bad flags) or the credentials are wrong. The proxy's agent uses it too, for
+// its registration with weftd.
+func Permanent(err error) bool {
 	var apiErr *apiclient.APIError
 	if !errors.As(err, &apiErr) {
 		return false

@@ -31,7 +31,6 @@ type Request interface {
 // Table is a compiled route table whose routes lead to backends of type B (e.g. a cluster).
 // A Table is immutable and safe for concurrent use.
 type Table[B any] struct {
-	name     string
 	exact    map[string]*VirtualHost[B] // lower-case domain, with or without port
 	suffixes []wildcard[B]              // "*.example.com": longest suffix first
 	prefixes []wildcard[B]              // "api.*": longest prefix first
@@ -67,7 +66,6 @@ type Route[B any] struct {
 	// cumulative weights: backend i is picked when the draw is below cum[i].
 	cum      []uint32
 	backends []B
-	cfgIndex []int // position in the config's Clusters of each kept backend
 	total    uint32
 }
 
@@ -85,7 +83,7 @@ func Compile[B any](rt *config.RouteTable, resolve func(cluster string) (B, erro
 	if rt == nil {
 		return nil, fmt.Errorf("compiling routes: nil route table")
 	}
-	t := &Table[B]{name: rt.Name, exact: make(map[string]*VirtualHost[B])}
+	t := &Table[B]{exact: make(map[string]*VirtualHost[B])}
 	seen := make(map[string]bool)
 	for vi, vh := range rt.VirtualHosts {
 		if vh == nil {
@@ -93,14 +91,13 @@ func Compile[B any](rt *config.RouteTable, resolve func(cluster string) (B, erro
 		}
 		cv := &VirtualHost[B]{Name: vh.Name}
 		for ri, r := range vh.Routes {
-			cr, err := compileRoute(r, resolve)
+			cr, kept, err := compileRoute(r, resolve)
 			if err != nil {
 				return nil, fmt.Errorf("route table %q: virtual host %q: routes[%d]: %w", rt.Name, vh.Name, ri, err)
 			}
 			for i, b := range cr.backends {
-				name := r.Clusters[cr.index(i)].Name
-				if !seen[name] {
-					seen[name] = true
+				if !seen[kept[i]] {
+					seen[kept[i]] = true
 					t.backends = append(t.backends, b)
 				}
 			}
@@ -152,15 +149,14 @@ func sortWildcards[B any](w []wildcard[B]) {
 	}
 }
 
-// index maps the i-th kept backend back to its position in the config's Clusters (zero
-// weights are dropped from the compiled route).
-func (r *Route[B]) index(i int) int { return r.cfgIndex[i] }
-
-func compileRoute[B any](r *config.Route, resolve func(string) (B, error)) (*Route[B], error) {
+// compileRoute compiles r. It also returns the cluster name of each backend kept in the
+// compiled route (zero weights are dropped), for Compile to list the table's backends once.
+func compileRoute[B any](r *config.Route, resolve func(string) (B, error)) (*Route[B], []string, error) {
 	if r == nil {
-		return nil, fmt.Errorf("nil route")
+		return nil, nil, fmt.Errorf("nil route")
 	}
 	cr := &Route[B]{Name: r.Name, DirectStatus: r.DirectStatus, Timeout: r.Timeout}
+	var kept []string
 	m := r.Match
 	n := 0
 	if m.Prefix != "" {
@@ -174,13 +170,13 @@ func compileRoute[B any](r *config.Route, resolve func(string) (B, error)) (*Rou
 	if m.PathRegex != nil {
 		re, err := anchored(m.PathRegex)
 		if err != nil {
-			return nil, fmt.Errorf("route %q: path regex: %w", r.Name, err)
+			return nil, nil, fmt.Errorf("route %q: path regex: %w", r.Name, err)
 		}
 		cr.re = re
 		n++
 	}
 	if n > 1 {
-		return nil, fmt.Errorf("route %q: more than one path condition", r.Name)
+		return nil, nil, fmt.Errorf("route %q: more than one path condition", r.Name)
 	}
 	if n == 0 {
 		cr.prefix = "/"
@@ -188,12 +184,12 @@ func compileRoute[B any](r *config.Route, resolve func(string) (B, error)) (*Rou
 	for _, h := range m.Headers {
 		hm := headerMatcher{name: strings.ToLower(h.Name), exact: h.Exact, present: h.Present, invert: h.Invert}
 		if hm.name == "" {
-			return nil, fmt.Errorf("route %q: header match without a name", r.Name)
+			return nil, nil, fmt.Errorf("route %q: header match without a name", r.Name)
 		}
 		if h.Regex != nil {
 			re, err := anchored(h.Regex)
 			if err != nil {
-				return nil, fmt.Errorf("route %q: header %q regex: %w", r.Name, h.Name, err)
+				return nil, nil, fmt.Errorf("route %q: header %q regex: %w", r.Name, h.Name, err)
 			}
 			hm.re = re
 		}
@@ -201,17 +197,17 @@ func compileRoute[B any](r *config.Route, resolve func(string) (B, error)) (*Rou
 	}
 	if cr.DirectStatus != 0 {
 		if cr.DirectStatus < 100 || cr.DirectStatus > 599 {
-			return nil, fmt.Errorf("route %q: direct status %d out of range", r.Name, cr.DirectStatus)
+			return nil, nil, fmt.Errorf("route %q: direct status %d out of range", r.Name, cr.DirectStatus)
 		}
-		return cr, nil
+		return cr, kept, nil
 	}
 	if len(r.Clusters) == 0 {
-		return nil, fmt.Errorf("route %q: no cluster and no direct status", r.Name)
+		return nil, nil, fmt.Errorf("route %q: no cluster and no direct status", r.Name)
 	}
-	for i, wc := range r.Clusters {
+	for _, wc := range r.Clusters {
 		b, err := resolve(wc.Name)
 		if err != nil {
-			return nil, fmt.Errorf("route %q: %w", r.Name, err)
+			return nil, nil, fmt.Errorf("route %q: %w", r.Name, err)
 		}
 		if wc.Weight == 0 && len(r.Clusters) > 1 {
 			continue
@@ -221,26 +217,23 @@ func compileRoute[B any](r *config.Route, resolve func(string) (B, error)) (*Rou
 			w = 1 // a single backend takes everything whatever its weight
 		}
 		if cr.total+w < cr.total {
-			return nil, fmt.Errorf("route %q: weights overflow", r.Name)
+			return nil, nil, fmt.Errorf("route %q: weights overflow", r.Name)
 		}
 		cr.total += w
 		cr.cum = append(cr.cum, cr.total)
 		cr.backends = append(cr.backends, b)
-		cr.cfgIndex = append(cr.cfgIndex, i)
+		kept = append(kept, wc.Name)
 	}
 	if cr.total == 0 {
-		return nil, fmt.Errorf("route %q: cluster weights sum to zero", r.Name)
+		return nil, nil, fmt.Errorf("route %q: cluster weights sum to zero", r.Name)
 	}
-	return cr, nil
+	return cr, kept, nil
 }
 
 // anchored makes a regular expression match the whole input, as Envoy's safe_regex does.
 func anchored(re *regexp.Regexp) (*regexp.Regexp, error) {
 	return regexp.Compile(`^(?:` + re.String() + `)$`)
 }
-
-// Name returns the route table's name.
-func (t *Table[B]) Name() string { return t.name }
 
 // Backends returns every backend some route of the table leads to.
 func (t *Table[B]) Backends() []B { return t.backends }
@@ -391,6 +384,3 @@ func (r *Route[B]) Pick() B {
 	}
 	return r.backends[len(r.backends)-1]
 }
-
-// Backends returns the backends the route may pick (nil for a direct answer).
-func (r *Route[B]) Backends() []B { return r.backends }
