@@ -134,15 +134,10 @@ func (s *Server) checkMeshCA(batch []*mesh.Resource, source func(int) string) []
 // meshSigning reads what the Mesh says about workload certificates: the trust domain and the
 // lifetime.
 func (s *Server) meshSigning(ctx context.Context) (string, time.Duration, error) {
-	res, err := s.cfg.Store.Get(ctx, mesh.Key{Kind: mesh.KindMesh, Name: mesh.MeshName})
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		m := mesh.DefaultMesh()
-		return m.Spec.TrustDomain, mesh.CertificateLifetime(m), nil
-	case err != nil:
+	m, err := store.EffectiveMesh(ctx, s.cfg.Store)
+	if err != nil {
 		return "", 0, fmt.Errorf("reading the Mesh: %w", err)
 	}
-	m := mesh.MeshFrom(res)
 	return m.Spec.TrustDomain, mesh.CertificateLifetime(m), nil
 }
 

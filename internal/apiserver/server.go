@@ -200,14 +200,11 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 
 // trustDomain is the mesh's current trust domain.
 func (s *Server) trustDomain(ctx context.Context) (string, error) {
-	res, err := s.cfg.Store.Get(ctx, mesh.Key{Kind: mesh.KindMesh, Name: mesh.MeshName})
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return mesh.DefaultMesh().Spec.TrustDomain, nil
-	case err != nil:
+	m, err := store.EffectiveMesh(ctx, s.cfg.Store)
+	if err != nil {
 		return "", fmt.Errorf("reading the Mesh: %w", err)
 	}
-	return mesh.MeshFrom(res).Spec.TrustDomain, nil
+	return m.Spec.TrustDomain, nil
 }
 
 func (s *Server) version(w http.ResponseWriter, _ *http.Request) {

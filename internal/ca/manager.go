@@ -112,6 +112,9 @@ type Manager struct {
 	mu     sync.RWMutex
 	state  State
 	signer Backend
+	// issuer is the Fingerprint of signer's issuer, which every lease renewal compares
+	// (NeedsRenewal).
+	issuer string
 	// next is the rotation's target while it does not sign yet (nil until opened).
 	next Backend
 	// bundle is the trust bundle's PEM; roots and pool are the same, parsed.
@@ -234,7 +237,7 @@ func (m *Manager) NeedsRenewal(recorded bool, issuer string) bool {
 		r := m.state.Rotation
 		return r != nil && r.Phase != PhaseTrust
 	}
-	return issuer != Fingerprint(m.signer.Issuer())
+	return issuer != m.issuer
 }
 
 // CheckMeshCA checks an applied Mesh's spec.ca: leaving it out keeps the CA in use; naming
@@ -385,8 +388,10 @@ func (m *Manager) poke() {
 	}
 }
 
-// recomputeLocked rebuilds the trust bundle from the state.
+// recomputeLocked rebuilds the trust bundle from the state, and the signer's issuer
+// fingerprint.
 func (m *Manager) recomputeLocked() error {
+	m.issuer = Fingerprint(m.signer.Issuer())
 	var roots []*x509.Certificate
 	r := m.state.Rotation
 	switch {

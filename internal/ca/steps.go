@@ -81,7 +81,7 @@ func (m *Manager) proxiesLagging(lags func(acked map[string]bool) bool, reason s
 // a CA that does not sign any more.
 func (m *Manager) workloadsLagging(now time.Time) []Laggard {
 	m.mu.RLock()
-	active := Fingerprint(m.signer.Issuer())
+	active := m.issuer
 	m.mu.RUnlock()
 	var out []Laggard
 	for _, w := range m.cfg.Workloads() {
@@ -112,17 +112,7 @@ func (m *Manager) startSigning(r *Rotation, now time.Time) {
 	}
 	nr := *r
 	nr.Phase, nr.PhaseSince = PhaseReissue, now
-	st := State{Active: r.To, Rotation: &nr}
-	if err := m.cfg.State.Save(st); err != nil {
-		m.setErr(err.Error())
-		return
-	}
-	m.mu.Lock()
-	m.state, m.signer, m.next, m.lastErr = st, next, nil, ""
-	err := m.recomputeLocked()
-	m.mu.Unlock()
-	if err != nil {
-		m.setErr(err.Error())
+	if !m.commit(State{Active: r.To, Rotation: &nr}, next) {
 		return
 	}
 	m.log.Info("CA rotation: every proxy trusts the new roots; the new CA signs from now on and workloads renew their certificates",
@@ -136,16 +126,7 @@ func (m *Manager) advance(r *Rotation, phase Phase, now time.Time, msg string) {
 	m.mu.RLock()
 	st := State{Active: m.state.Active, Rotation: &nr}
 	m.mu.RUnlock()
-	if err := m.cfg.State.Save(st); err != nil {
-		m.setErr(err.Error())
-		return
-	}
-	m.mu.Lock()
-	m.state, m.lastErr = st, ""
-	err := m.recomputeLocked()
-	m.mu.Unlock()
-	if err != nil {
-		m.setErr(err.Error())
+	if !m.commit(st, nil) {
 		return
 	}
 	m.log.Info(msg)
@@ -160,17 +141,7 @@ func (m *Manager) finish(ctx context.Context, r *Rotation) {
 			return
 		}
 	}
-	st := State{Active: r.To}
-	if err := m.cfg.State.Save(st); err != nil {
-		m.setErr(err.Error())
-		return
-	}
-	m.mu.Lock()
-	m.state, m.lastErr = st, ""
-	err := m.recomputeLocked()
-	m.mu.Unlock()
-	if err != nil {
-		m.setErr(err.Error())
+	if !m.commit(State{Active: r.To}, nil) {
 		return
 	}
 	m.setLagging(nil)
@@ -178,6 +149,28 @@ func (m *Manager) finish(ctx context.Context, r *Rotation) {
 	m.log.Info("CA rotation complete: every proxy trusts only the new roots", "signer", r.To.String(),
 		"took", m.cfg.Now().Sub(r.Started).Round(time.Second).String())
 	m.notifier.Notify()
+}
+
+// commit saves a step's state, then makes it the manager's and rebuilds the trust bundle;
+// with a signer, that CA signs from now on. It records a failure for the status (the step is
+// retried) and reports whether the state was committed.
+func (m *Manager) commit(st State, signer Backend) bool {
+	if err := m.cfg.State.Save(st); err != nil {
+		m.setErr(err.Error())
+		return false
+	}
+	m.mu.Lock()
+	m.state, m.lastErr = st, ""
+	if signer != nil {
+		m.signer, m.next = signer, nil
+	}
+	err := m.recomputeLocked()
+	m.mu.Unlock()
+	if err != nil {
+		m.setErr(err.Error())
+		return false
+	}
+	return true
 }
 
 func (m *Manager) setErr(msg string) {

@@ -12,20 +12,27 @@ import (
 // bearer token; the API checks the certificate again at every request (apiserver.Config's
 // ClientTrust), since a connection can outlive it.
 func apiServerTLS(serving tls.Certificate, trust func() *x509.CertPool) *tls.Config {
+	return servingTLS(serving, trust, tls.VerifyClientCertIfGiven, []string{"h2", "http/1.1"})
+}
+
+// servingTLS is the TLS of a weftd server: its serving certificate, and client certificates
+// checked as clientAuth says against the trust bundle in force at each handshake (read anew
+// for every connection, since a CA rotation changes it).
+func servingTLS(serving tls.Certificate, trust func() *x509.CertPool, clientAuth tls.ClientAuthType, nextProtos []string) *tls.Config {
 	perHandshake := func(*tls.ClientHelloInfo) (*tls.Config, error) {
 		return &tls.Config{
 			Certificates: []tls.Certificate{serving},
-			ClientAuth:   tls.VerifyClientCertIfGiven,
+			ClientAuth:   clientAuth,
 			ClientCAs:    trust(),
 			MinVersion:   tls.VersionTLS12,
-			NextProtos:   []string{"h2", "http/1.1"},
+			NextProtos:   nextProtos,
 		}, nil
 	}
 	return &tls.Config{
 		Certificates:       []tls.Certificate{serving},
-		ClientAuth:         tls.VerifyClientCertIfGiven,
+		ClientAuth:         clientAuth,
 		MinVersion:         tls.VersionTLS12,
-		NextProtos:         []string{"h2", "http/1.1"},
+		NextProtos:         nextProtos,
 		GetConfigForClient: perHandshake,
 	}
 }

@@ -32,7 +32,6 @@ func openCA(cfg Config, st *store.Bolt, reg *registry.Registry, x xdsService, lo
 		Proxies:      func() []ca.ProxyTrust { return proxyTrust(x.Proxies()) },
 		Workloads:    func() []ca.WorkloadCert { return workloadCerts(reg) },
 		RecordMeshCA: func(ctx context.Context, spec *v1alpha1.CASpec) error { return recordMeshCA(ctx, st, spec) },
-		LeafTTL:      cfg.CertTTL,
 	}, log)
 }
 
@@ -96,19 +95,6 @@ func recordMeshCA(ctx context.Context, st store.Store, spec *v1alpha1.CASpec) er
 // certificates checked against the trust bundle in force at each handshake (during a CA
 // rotation, the old and the new roots).
 func xdsServerTLS(serving tls.Certificate, trust func() *x509.CertPool) *tls.Config {
-	perHandshake := func(*tls.ClientHelloInfo) (*tls.Config, error) {
-		return &tls.Config{
-			Certificates: []tls.Certificate{serving},
-			ClientAuth:   tls.RequireAndVerifyClientCert,
-			ClientCAs:    trust(),
-			MinVersion:   tls.VersionTLS12,
-			NextProtos:   []string{"h2"}, // gRPC's protocol, which grpc's credentials would add
-		}, nil
-	}
-	return &tls.Config{
-		Certificates:       []tls.Certificate{serving},
-		ClientAuth:         tls.RequireAndVerifyClientCert,
-		MinVersion:         tls.VersionTLS12,
-		GetConfigForClient: perHandshake,
-	}
+	// "h2" is gRPC's protocol (grpc's credentials would add it as well).
+	return servingTLS(serving, trust, tls.RequireAndVerifyClientCert, []string{"h2"})
 }

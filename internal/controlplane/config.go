@@ -9,14 +9,18 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/weftmesh/weft/internal/registry"
+	"github.com/weftmesh/weft/internal/xds"
 )
 
-// Defaults of the Config.
+// Defaults of the Config. The lease TTL and the debounce are the registry's and the xDS
+// server's own defaults.
 const (
 	DefaultAPIAddr  = "127.0.0.1:15080"
 	DefaultXDSAddr  = "127.0.0.1:15010"
-	DefaultLeaseTTL = 20 * time.Second
-	DefaultDebounce = 100 * time.Millisecond
+	DefaultLeaseTTL = registry.DefaultTTL
+	DefaultDebounce = xds.DefaultDebounce
 )
 
 // Config configures weftd.
@@ -33,8 +37,6 @@ type Config struct {
 	LeaseTTL time.Duration
 	// Debounce is how long changes gather before a push (default 100ms).
 	Debounce time.Duration
-	// CertTTL is the lifetime of workload certificates (default 24h).
-	CertTTL time.Duration
 	// Version is weftd's version, served by the API.
 	Version string
 	// Ready, when set, is called once the listeners are bound and client.yaml and
@@ -78,9 +80,6 @@ func (c Config) Validate() error {
 	}
 	if c.Debounce < 0 {
 		errs = append(errs, fmt.Errorf("debounce %v is negative", c.Debounce))
-	}
-	if c.CertTTL < 0 {
-		errs = append(errs, fmt.Errorf("cert ttl %v is negative", c.CertTTL))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid weftd config: %w", err)

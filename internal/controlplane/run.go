@@ -255,11 +255,12 @@ func trustDomainFunc(st store.Store, log *slog.Logger) func() string {
 	return func() string {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		res, err := st.Get(ctx, mesh.Key{Kind: mesh.KindMesh, Name: mesh.MeshName})
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		m, err := store.EffectiveMesh(ctx, st)
+		if err != nil {
 			log.Error("reading the Mesh for its trust domain; using the default", "error", err)
+			m = mesh.DefaultMesh()
 		}
-		return mesh.MeshFrom(res).Spec.TrustDomain
+		return m.Spec.TrustDomain
 	}
 }
 

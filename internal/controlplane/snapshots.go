@@ -42,9 +42,9 @@ func newSnapshotter(st store.Store, reg *registry.Registry, authority trustSourc
 	return s
 }
 
-// run pushes a snapshot after each change until ctx is done, then unsubscribes.
+// run pushes a snapshot after each change until ctx is done. Its caller unsubscribes (it
+// must even when run never starts).
 func (s *snapshotter) run(ctx context.Context) error {
-	defer s.unsubscribe()
 	for {
 		select {
 		case <-ctx.Done():

@@ -36,7 +36,7 @@ func routeRefs(route *gatewayv1.HTTPRoute) []routeRef {
 			ref.namespace = string(*p.Namespace)
 		}
 		switch {
-		case isServiceRef(group, kind):
+		case IsServiceRef(group, kind):
 			ref.kind = KindService
 		case isGatewayRef(group, kind):
 			ref.kind = KindGateway
@@ -47,7 +47,7 @@ func routeRefs(route *gatewayv1.HTTPRoute) []routeRef {
 	}
 	for i, rule := range route.Spec.Rules {
 		for j, b := range rule.BackendRefs {
-			if !isServiceRef(deref(b.Group), deref(b.Kind)) {
+			if !IsServiceRef(deref(b.Group), deref(b.Kind)) {
 				continue
 			}
 			ref := routeRef{

@@ -48,7 +48,7 @@ func validateHTTPRoute(e *errs, r *gatewayv1.HTTPRoute) {
 
 func validateParentRef(e *errs, f fieldPath, p gatewayv1.ParentReference) {
 	group, kind := deref(p.Group), deref(p.Kind)
-	if !isServiceRef(group, kind) && !isGatewayRef(group, kind) {
+	if !IsServiceRef(group, kind) && !isGatewayRef(group, kind) {
 		e.add(f, "group %q kind %q is not supported: a parent is a Service (group \"\") or a Gateway (group %s)", group, kind, gatewayv1.GroupName)
 	}
 	if msg := ValidateDNSLabel(string(p.Name)); msg != "" {
@@ -153,7 +153,7 @@ func validateMatch(e *errs, f fieldPath, m gatewayv1.HTTPRouteMatch) {
 
 func validateBackendRef(e *errs, f fieldPath, b gatewayv1.HTTPBackendRef, namespace string) {
 	group, kind := deref(b.Group), deref(b.Kind)
-	if !isServiceRef(group, kind) {
+	if !IsServiceRef(group, kind) {
 		e.add(f, "group %q kind %q is not supported: a backend is a Service (group \"\")", group, kind)
 	}
 	if msg := ValidateDNSLabel(string(b.Name)); msg != "" {
@@ -258,7 +258,9 @@ func validateAllowedRoutes(e *errs, f fieldPath, a *gatewayv1.AllowedRoutes) {
 	}
 }
 
-func isServiceRef(group gatewayv1.Group, kind gatewayv1.Kind) bool {
+// IsServiceRef reports whether a reference's group and kind name the core Service: group ""
+// (what a missing group reads as) or its alias "core", kind Service.
+func IsServiceRef(group gatewayv1.Group, kind gatewayv1.Kind) bool {
 	return (group == coreGroup || group == coreGroupAlt) && kind == kindService
 }
 

@@ -368,6 +368,9 @@ func normalize(w wire.Workload) wire.Workload {
 	if len(w.Ports) == 0 {
 		w.Ports = nil
 	}
+	if len(w.DedicatedInbound) == 0 {
+		w.DedicatedInbound = nil
+	}
 	return w
 }
 
@@ -418,6 +421,7 @@ func clone(w *wire.Workload) *wire.Workload {
 	c := *w
 	c.Labels = maps.Clone(w.Labels)
 	c.Ports = slices.Clone(w.Ports)
+	c.DedicatedInbound = slices.Clone(w.DedicatedInbound)
 	if w.CertExpiry != nil {
 		t := *w.CertExpiry
 		c.CertExpiry = &t

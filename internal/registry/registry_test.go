@@ -242,6 +242,39 @@ func TestListReturnsCopies(t *testing.T) {
 	}
 }
 
+// TestDedicatedInboundIsCopied checks that the registry keeps its own DedicatedInbound: a
+// caller's slice, before or after Register, and a listed one do not change it. An empty list
+// is the same registration as none.
+func TestDedicatedInboundIsCopied(t *testing.T) {
+	r, _ := newRegistry(t)
+	ch, unsubscribe := r.Subscribe()
+	defer unsubscribe()
+	w := workload("w1")
+	w.DedicatedInbound = []wire.DedicatedInbound{{Port: 8080, InboundPort: 15007}}
+	if _, err := r.Register(w); err != nil {
+		t.Fatal(err)
+	}
+	signalled(ch)
+	w.DedicatedInbound[0].InboundPort = 15008
+	r.List()[0].DedicatedInbound[0].InboundPort = 15009
+	if got := r.List()[0].DedicatedInbound[0].InboundPort; got != 15007 {
+		t.Errorf("a caller changed the registry's dedicated inbound port: %d, want 15007", got)
+	}
+
+	none := workload("w2")
+	if _, err := r.Register(none); err != nil {
+		t.Fatal(err)
+	}
+	signalled(ch)
+	none.DedicatedInbound = []wire.DedicatedInbound{}
+	if _, err := r.Register(none); err != nil {
+		t.Fatal(err)
+	}
+	if signalled(ch) {
+		t.Error("re-registering with an empty dedicatedInbound instead of none was signalled as a change")
+	}
+}
+
 func TestRestartKeepsRegistrationsUnderLease(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
 	clk := testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))

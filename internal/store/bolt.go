@@ -150,14 +150,8 @@ func (s *Bolt) Apply(ctx context.Context, batch []*mesh.Resource, opts ApplyOpti
 		rev     uint64
 	)
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		if opts.Check != nil {
-			current, err := scan(tx, nil, "")
-			if err != nil {
-				return err
-			}
-			if err := opts.Check(current); err != nil {
-				return err
-			}
+		if err := runCheck(tx, opts.Check); err != nil {
+			return err
 		}
 		b := tx.Bucket(resourcesBucket)
 		rev = readRevision(tx) + 1
@@ -172,13 +166,8 @@ func (s *Bolt) Apply(ctx context.Context, batch []*mesh.Resource, opts ApplyOpti
 			results = append(results, res)
 			changed = changed || res.Action != Unchanged
 		}
-		if !changed {
-			rev = 0
-			return errRollback // nothing to write
-		}
-		if opts.DryRun {
-			rev = 0
-			return errRollback
+		if !changed || opts.DryRun {
+			return errRollback // nothing changed, or a dry run: write nothing
 		}
 		return writeRevision(tx, rev)
 	})
@@ -188,11 +177,9 @@ func (s *Bolt) Apply(ctx context.Context, batch []*mesh.Resource, opts ApplyOpti
 	case err != nil:
 		return nil, err
 	}
-	if rev != 0 {
-		s.revision.Store(rev)
-		s.log.Debug("resources applied", "count", len(batch), "revision", rev)
-		s.notifier.Notify()
-	}
+	s.revision.Store(rev)
+	s.log.Debug("resources applied", "count", len(batch), "revision", rev)
+	s.notifier.Notify()
 	return results, nil
 }
 
@@ -293,6 +280,18 @@ func scan(tx *bolt.Tx, prefix []byte, namespace string) ([]*mesh.Resource, error
 	return out, nil
 }
 
+// runCheck runs check, when set, on every stored resource, inside the write transaction tx.
+func runCheck(tx *bolt.Tx, check Check) error {
+	if check == nil {
+		return nil
+	}
+	current, err := scan(tx, nil, "")
+	if err != nil {
+		return err
+	}
+	return check(current)
+}
+
 // Delete removes one resource; see Store.
 func (s *Bolt) Delete(ctx context.Context, key mesh.Key, opts DeleteOptions) error {
 	if err := checkContext(ctx, "deleting "+key.String()); err != nil {
@@ -304,14 +303,8 @@ func (s *Bolt) Delete(ctx context.Context, key mesh.Key, opts DeleteOptions) err
 		if b.Get(dbKey(key)) == nil {
 			return &NotFoundError{Key: key}
 		}
-		if opts.Check != nil {
-			current, err := scan(tx, nil, "")
-			if err != nil {
-				return err
-			}
-			if err := opts.Check(current); err != nil {
-				return err
-			}
+		if err := runCheck(tx, opts.Check); err != nil {
+			return err
 		}
 		if err := b.Delete(dbKey(key)); err != nil {
 			return fmt.Errorf("deleting %s: %w", key, err)

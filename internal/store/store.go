@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/weftmesh/weft/api/v1alpha1"
 	"github.com/weftmesh/weft/internal/mesh"
 )
 
@@ -21,6 +22,20 @@ func (e *NotFoundError) Error() string { return e.Key.String() + " not found" }
 
 // Is makes errors.Is(err, ErrNotFound) true.
 func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// EffectiveMesh returns the Mesh in force: the stored one with its defaults filled in, or
+// the default Mesh when none is stored. An error is the store's, unwrapped: callers say what
+// they read the Mesh for.
+func EffectiveMesh(ctx context.Context, s Store) (*v1alpha1.Mesh, error) {
+	res, err := s.Get(ctx, mesh.Key{Kind: mesh.KindMesh, Name: mesh.MeshName})
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return mesh.DefaultMesh(), nil
+	case err != nil:
+		return nil, err
+	}
+	return mesh.MeshFrom(res), nil
+}
 
 // Action says what an apply did to one resource.
 type Action string

@@ -41,13 +41,28 @@ func selects(svc *v1alpha1.Service, name string, w *wire.Workload) bool {
 	if len(svc.Spec.Selector) == 0 {
 		return w.Service == name
 	}
-	labels := w.EffectiveLabels()
 	for k, v := range svc.Spec.Selector {
-		if got, ok := labels[k]; !ok || got != v {
+		if got, ok := effectiveLabel(w, k); !ok || got != v {
 			return false
 		}
 	}
 	return true
+}
+
+// effectiveLabel looks up one of w.EffectiveLabels() without building the map (selects runs
+// for every workload, cluster and proxy): a label, else the implicit "app" (service name) or
+// "version" label when w sets them.
+func effectiveLabel(w *wire.Workload, key string) (string, bool) {
+	if v, ok := w.Labels[key]; ok {
+		return v, true
+	}
+	switch {
+	case key == "app" && w.Service != "":
+		return w.Service, true
+	case key == "version" && w.Version != "":
+		return w.Version, true
+	}
+	return "", false
 }
 
 // servesPort reports whether w serves a service port.

@@ -13,9 +13,6 @@ import (
 	"github.com/weftmesh/weft/internal/wire"
 )
 
-// gatewayGroup is the API group of Gateway parents.
-const gatewayGroup = "gateway.networking.k8s.io"
-
 // gateway builds, for each port of the HTTP listeners of the proxy's Gateway, a listener
 // gateway|<port> on the proxy's address with the route configuration gateway|<ns>/<name>|<port>.
 // A Gateway that does not exist (yet) gives no resources.
@@ -192,7 +189,7 @@ func routeAllowed(gw *gatewayv1.Gateway, l *gatewayv1.Listener, rt *gatewayv1.HT
 			from = *ar.Namespaces.From
 		}
 		if len(ar.Kinds) > 0 && !slices.ContainsFunc(ar.Kinds, func(k gatewayv1.RouteGroupKind) bool {
-			return k.Kind == "HTTPRoute" && (k.Group == nil || *k.Group == gatewayGroup)
+			return k.Kind == "HTTPRoute" && (k.Group == nil || *k.Group == gatewayv1.GroupName)
 		}) {
 			return false
 		}
@@ -209,7 +206,7 @@ func routeAllowed(gw *gatewayv1.Gateway, l *gatewayv1.Listener, rt *gatewayv1.HT
 // gatewayParentMatches reports whether a parentRef of a route in routeNS names the Gateway
 // and, when it sets them, the listener's name (sectionName) and port.
 func gatewayParentMatches(ref gatewayv1.ParentReference, routeNS string, gw *gatewayv1.Gateway, l *gatewayv1.Listener) bool {
-	if ref.Group != nil && *ref.Group != gatewayGroup {
+	if ref.Group != nil && *ref.Group != gatewayv1.GroupName {
 		return false
 	}
 	if ref.Kind != nil && *ref.Kind != "Gateway" {

@@ -383,10 +383,7 @@ func (b *builder) backendCluster(rt *gatewayv1.HTTPRoute, ref gatewayv1.BackendO
 // serviceParentMatches reports whether a parentRef of a route in routeNS names the port of
 // the Service key (by port number or, with sectionName, by port name).
 func serviceParentMatches(ref gatewayv1.ParentReference, routeNS string, key mesh.NamespacedName, port v1alpha1.ServicePort) bool {
-	if ref.Group != nil && *ref.Group != "" && *ref.Group != "core" {
-		return false
-	}
-	if ref.Kind == nil || *ref.Kind != "Service" {
+	if !mesh.IsServiceRef(deref(ref.Group), deref(ref.Kind)) {
 		return false
 	}
 	ns := routeNS
@@ -403,6 +400,15 @@ func serviceParentMatches(ref gatewayv1.ParentReference, routeNS string, key mes
 		return false
 	}
 	return true
+}
+
+// deref is *p, or the zero value when p is nil.
+func deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
 }
 
 // meshRoutes returns the routes attached to a Service port as seen from a client in

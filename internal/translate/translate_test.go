@@ -228,6 +228,27 @@ func TestSelectWorkloads(t *testing.T) {
 	}
 }
 
+// TestEffectiveLabelMatchesEffectiveLabels checks the map-free lookup selects uses against
+// the labels the wire contract defines.
+func TestEffectiveLabelMatchesEffectiveLabels(t *testing.T) {
+	workloads := []wire.Workload{
+		{Service: "web", Version: "v1"},
+		{Service: "web", Version: "v1", Labels: map[string]string{"app": "other", "version": "", "tier": "front"}},
+		{Labels: map[string]string{"tier": ""}},
+		{},
+	}
+	for i := range workloads {
+		w := &workloads[i]
+		labels := w.EffectiveLabels()
+		for _, key := range []string{"app", "version", "tier", "missing"} {
+			want, wantOK := labels[key]
+			if got, ok := effectiveLabel(w, key); got != want || ok != wantOK {
+				t.Errorf("workload %d, label %q: got %q, %v; want %q, %v", i, key, got, ok, want, wantOK)
+			}
+		}
+	}
+}
+
 func TestEndpointsSplitByProxyKind(t *testing.T) {
 	s := newSnapshot()
 	addService(s, "default", "greeter", nil, port("grpc", 50051, "grpc"))
