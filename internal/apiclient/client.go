@@ -224,13 +224,19 @@ func (c *Client) List(ctx context.Context, kind, namespace string) ([]json.RawMe
 		path += "?namespace=" + url.QueryEscape(namespace)
 	}
 	var out ResourceList
-	return out.Items, c.do(ctx, http.MethodGet, path, nil, &out)
+	if err := c.do(ctx, http.MethodGet, path, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Items, nil
 }
 
 // Get reads one resource. Cluster-scoped kinds use namespace "-".
 func (c *Client) Get(ctx context.Context, kind, namespace, name string) (json.RawMessage, error) {
 	var out json.RawMessage
-	return out, c.do(ctx, http.MethodGet, resourcePath(kind, namespace, name), nil, &out)
+	if err := c.do(ctx, http.MethodGet, resourcePath(kind, namespace, name), nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Delete deletes one resource.
@@ -248,7 +254,10 @@ func resourcePath(kind, namespace, name string) string {
 // Workloads lists the registered workloads.
 func (c *Client) Workloads(ctx context.Context) ([]wire.Workload, error) {
 	var out WorkloadList
-	return out.Items, c.do(ctx, http.MethodGet, "/v1/workloads", nil, &out)
+	if err := c.do(ctx, http.MethodGet, "/v1/workloads", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Items, nil
 }
 
 // RegisterWorkload registers (or re-registers) a workload and returns its lease.

@@ -2,7 +2,6 @@ package apiclient
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 )
@@ -12,15 +11,6 @@ func (c *ClientConfig) WithToken(token string) *ClientConfig {
 	cp := *c
 	cp.Token = token
 	return &cp
-}
-
-// NewWithToken returns a client for cfg that authenticates with token (a join token, say)
-// instead of cfg.Token, which may be empty.
-func NewWithToken(cfg *ClientConfig, token string) (*Client, error) {
-	if token == "" {
-		return nil, errors.New("the bearer token is empty")
-	}
-	return New(cfg.WithToken(token))
 }
 
 // CreateJoinToken creates a join token for one identity. The answer is the only time the
@@ -33,7 +23,10 @@ func (c *Client) CreateJoinToken(ctx context.Context, req *CreateJoinTokenReques
 // JoinTokens lists the join tokens, revoked and expired ones included, without their secrets.
 func (c *Client) JoinTokens(ctx context.Context) ([]JoinToken, error) {
 	var out JoinTokenList
-	return out.Items, c.do(ctx, http.MethodGet, "/v1/tokens", nil, &out)
+	if err := c.do(ctx, http.MethodGet, "/v1/tokens", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Items, nil
 }
 
 // RevokeJoinToken revokes a join token by ID; errors.Is(err, ErrNotFound) when weftd does not

@@ -105,11 +105,24 @@ type VersionInfo struct {
 	Version string `json:"version"`
 }
 
+// Limits of a join token's lifetime (CreateJoinTokenRequest.TTLSeconds). weftd enforces them
+// (internal/tokens defines its limits as these); the CLI and the demo check and pick lifetimes
+// with them, so that all three agree.
+const (
+	// DefaultJoinTokenTTL is the lifetime of a token whose request gives none.
+	DefaultJoinTokenTTL = time.Hour
+	// MinJoinTokenTTL is the shortest lifetime weftd accepts.
+	MinJoinTokenTTL = time.Minute
+	// MaxJoinTokenTTL is the longest lifetime weftd accepts: 30 days.
+	MaxJoinTokenTTL = 30 * 24 * time.Hour
+)
+
 // CreateJoinTokenRequest is the body of POST /v1/tokens: a join token for one identity.
 type CreateJoinTokenRequest struct {
 	Namespace      string `json:"namespace"`
 	ServiceAccount string `json:"serviceAccount"`
-	// TTLSeconds is how long the token is valid (default 3600, at most 30 days).
+	// TTLSeconds is how long the token is valid: default DefaultJoinTokenTTL (3600), from
+	// MinJoinTokenTTL to MaxJoinTokenTTL (30 days).
 	TTLSeconds int64 `json:"ttlSeconds,omitempty"`
 }
 

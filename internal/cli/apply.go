@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -53,7 +54,7 @@ refused, none is stored.`,
 				suffix = " (dry run)"
 			}
 			for _, r := range resp.Results {
-				fmt.Fprintf(o.stdout, "%s/%s %s%s\n", lowerKind(r.Kind), qualified(r.Namespace, r.Name), r.Action, suffix)
+				fmt.Fprintf(o.stdout, "%s/%s %s%s\n", strings.ToLower(r.Kind), qualified(r.Namespace, r.Name), r.Action, suffix)
 			}
 			return nil
 		},
@@ -68,18 +69,6 @@ func qualified(namespace, name string) string {
 		return name
 	}
 	return namespace + "/" + name
-}
-
-func lowerKind(k string) string {
-	out := make([]byte, 0, len(k))
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		out = append(out, c)
-	}
-	return string(out)
 }
 
 // meta is the part of a resource the CLI reads for its tables.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -34,7 +35,7 @@ func newDeleteCmd(o *options) *cobra.Command {
 			if err := c.Delete(ctx, k.Plural, ns, args[1]); err != nil {
 				return fmt.Errorf("deleting %s %q: %w", k.Kind, args[1], err)
 			}
-			fmt.Fprintf(o.stdout, "%s/%s deleted\n", lowerKind(k.Kind), args[1])
+			fmt.Fprintf(o.stdout, "%s/%s deleted\n", strings.ToLower(k.Kind), args[1])
 			return nil
 		},
 	}

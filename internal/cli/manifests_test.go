@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/weftmesh/weft/internal/manifest"
 )
 
 func TestSplitDocuments(t *testing.T) {
@@ -22,7 +24,7 @@ func TestSplitDocuments(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			docs, err := splitDocuments("f.yaml", []byte(tt.in))
+			docs, err := manifest.Split("f.yaml", []byte(tt.in), false)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)

@@ -105,13 +105,11 @@ type proxyAnswer struct {
 // mtlsInputs reads the workloads, Services and MTLSPolicies from weftd and each workload's
 // plaintext report from its proxy.
 func (o *options) mtlsInputs(parent context.Context, namespace string, proxyTimeout time.Duration) (*mtlsInputs, error) {
-	c, err := o.client()
+	ctx, c, done, err := o.connect(parent)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	ctx, cancel := o.context(parent)
-	defer cancel()
+	defer done()
 	in := &mtlsInputs{services: map[mesh.NamespacedName]*v1alpha1.Service{}, proxies: map[string]proxyAnswer{}}
 	workloads, err := c.Workloads(ctx)
 	if err != nil {

@@ -1,13 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
-	"encoding/pem"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +13,6 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/weftmesh/weft/internal/apiclient"
-	"github.com/weftmesh/weft/internal/clientconfig"
 	"github.com/weftmesh/weft/internal/wire"
 )
 
@@ -64,21 +60,11 @@ func fakeMTLSWeftd(workloads []wire.Workload, services, policies string) http.Ha
 // runMTLSReport runs `weft mtls report` against a fake weftd.
 func runMTLSReport(t *testing.T, api http.Handler, args ...string) string {
 	t.Helper()
-	srv := httptest.NewTLSServer(api)
-	t.Cleanup(srv.Close)
-	path := filepath.Join(t.TempDir(), "client.yaml")
-	err := clientconfig.Write(path, &apiclient.ClientConfig{Server: srv.URL, XDS: "127.0.0.1:1", Token: "admin",
-		CA: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))})
+	stdout, stderr, err := runWeft(t, api, append([]string{"mtls", "report"}, args...)...)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("weft mtls report: %v\n%s", err, stderr)
 	}
-	var stdout, stderr bytes.Buffer
-	root := NewRoot(strings.NewReader(""), &stdout, &stderr)
-	root.SetArgs(append([]string{"--config", path, "mtls", "report"}, args...))
-	if err := root.Execute(); err != nil {
-		t.Fatalf("weft mtls report: %v\n%s", err, stderr.String())
-	}
-	return stdout.String()
+	return stdout
 }
 
 func TestMTLSReport(t *testing.T) {

@@ -4,8 +4,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 
@@ -80,7 +82,7 @@ func (o *options) client() (*apiclient.Client, error) {
 	}
 	cfg, err := clientconfig.Load(path)
 	if err != nil {
-		if os.IsNotExist(errUnwrapAll(err)) {
+		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no client config at %s: start weftd (it writes <data-dir>/client.yaml) or 'weft demo', or pass --config", path)
 		}
 		return nil, err
@@ -100,18 +102,4 @@ func (o *options) connect(parent context.Context) (context.Context, *apiclient.C
 
 func (o *options) context(parent context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(parent, o.timeout)
-}
-
-func errUnwrapAll(err error) error {
-	for {
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return err
-		}
-		next := u.Unwrap()
-		if next == nil {
-			return err
-		}
-		err = next
-	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -11,12 +12,22 @@ import (
 	"github.com/weftmesh/weft/internal/apiclient"
 )
 
-// Bounds of a join token's lifetime; weftd enforces the same.
-const (
-	defaultTokenTTL = time.Hour
-	minTokenTTL     = time.Minute
-	maxTokenTTL     = 30 * 24 * time.Hour
-)
+// tokenTTLRange says what lifetime a join token may have: "1m to 720h (30 days)".
+var tokenTTLRange = fmt.Sprintf("%s to %s (%d days)", flagDuration(apiclient.MinJoinTokenTTL),
+	flagDuration(apiclient.MaxJoinTokenTTL), apiclient.MaxJoinTokenTTL/(24*time.Hour))
+
+// flagDuration writes d as it would be typed in a flag, without time.Duration's trailing zero
+// units: 1m, 720h, 1h30m.
+func flagDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
 
 func newTokenCmd(o *options) *cobra.Command {
 	cmd := &cobra.Command{
@@ -70,8 +81,8 @@ its hash.`,
 			if serviceAccount == "" {
 				return fmt.Errorf("--service-account is required: the token grants the identity of that service account")
 			}
-			if ttl < minTokenTTL || ttl > maxTokenTTL {
-				return fmt.Errorf("--ttl %v is out of range 1m to 720h (30 days)", ttl)
+			if ttl < apiclient.MinJoinTokenTTL || ttl > apiclient.MaxJoinTokenTTL {
+				return fmt.Errorf("--ttl %v is out of range %s", ttl, tokenTTLRange)
 			}
 			if ttl%time.Second != 0 {
 				return fmt.Errorf("--ttl %v: give a whole number of seconds", ttl)
@@ -99,7 +110,7 @@ its hash.`,
 	}
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "default", "namespace of the identity")
 	cmd.Flags().StringVar(&serviceAccount, "service-account", "", "service account of the identity (required)")
-	cmd.Flags().DurationVar(&ttl, "ttl", defaultTokenTTL, "how long the token can start proxies, from 1m to 720h (30 days); running proxies do not need it")
+	cmd.Flags().DurationVar(&ttl, "ttl", apiclient.DefaultJoinTokenTTL, "how long the token can start proxies, from "+tokenTTLRange+"; running proxies do not need it")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json or yaml (default: the token alone)")
 	return cmd
 }

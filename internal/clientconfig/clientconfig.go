@@ -8,11 +8,9 @@
 package clientconfig
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"sigs.k8s.io/yaml"
 
@@ -41,23 +39,6 @@ func Load(path string) (*apiclient.ClientConfig, error) {
 	return cfg, nil
 }
 
-// LoadWithToken reads a client config file like Load, but with token as the API credential in
-// place of the file's, which may then be absent.
-func LoadWithToken(path, token string) (*apiclient.ClientConfig, error) {
-	if strings.TrimSpace(token) == "" {
-		return nil, errors.New("the bearer token is empty")
-	}
-	cfg, err := read(path)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Token = token
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("client config %s: %w", path, err)
-	}
-	return cfg, nil
-}
-
 func read(path string) (*apiclient.ClientConfig, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -70,11 +51,20 @@ func read(path string) (*apiclient.ClientConfig, error) {
 	return &cfg, nil
 }
 
-// Write writes cfg to path as YAML, owner-readable only (0600): it holds the admin token.
-func Write(path string, cfg *apiclient.ClientConfig) error {
+// Marshal encodes cfg as the YAML that Write writes and Load reads.
+func Marshal(cfg *apiclient.ClientConfig) ([]byte, error) {
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
-		return fmt.Errorf("encoding client config: %w", err)
+		return nil, fmt.Errorf("encoding client config: %w", err)
+	}
+	return data, nil
+}
+
+// Write writes cfg to path as YAML, owner-readable only (0600): it holds the admin token.
+func Write(path string, cfg *apiclient.ClientConfig) error {
+	data, err := Marshal(cfg)
+	if err != nil {
+		return err
 	}
 	if err := apiclient.WriteConfigFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("writing client config: %w", err)

@@ -7,9 +7,8 @@ import (
 	"io/fs"
 	"os"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/weftmesh/weft/internal/apiclient"
+	"github.com/weftmesh/weft/internal/clientconfig"
 )
 
 // demoMarker is the first line of a client config written by the demo. The demo overwrites
@@ -39,9 +38,9 @@ func writtenByDemo(data []byte) bool {
 // installConfig writes cfg at path (mode 0600, directory 0700), marked as the demo's, and
 // returns the bytes written so that removeConfig removes only that very file.
 func installConfig(path string, cfg *apiclient.ClientConfig) ([]byte, error) {
-	body, err := yaml.Marshal(cfg)
+	body, err := clientconfig.Marshal(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("encoding client config: %w", err)
+		return nil, err
 	}
 	data := append([]byte(demoMarker+"\n"), body...)
 	if err := apiclient.WriteConfigFile(path, data, 0o600); err != nil {

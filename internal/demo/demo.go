@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -52,38 +51,6 @@ type Options struct {
 	StopTimeout time.Duration
 	// Out receives what the demo tells the user. Nil: os.Stdout.
 	Out io.Writer
-	// Logger receives debug details. Nil: discarded.
-	Logger *slog.Logger
-	// Ready, if set, is called once the whole demo answers, with where everything runs. It
-	// runs on Run's goroutine; the demo keeps running after it returns, until ctx is done.
-	Ready func(Info)
-}
-
-// Info says where a running demo is.
-type Info struct {
-	// GatewayURL is the ingress gateway, e.g. http://127.0.0.1:8080/.
-	GatewayURL string
-	// ClientConfigPath is a client config for `weft` (--config or $WEFT_CONFIG) that reaches
-	// the demo's weftd.
-	ClientConfigPath string
-	// InstalledClientConfig is true when the demo wrote Options.ClientConfigPath.
-	InstalledClientConfig bool
-	// LogDir holds one log file per process.
-	LogDir string
-	// Workloads are the demo's workloads, in start order.
-	Workloads []WorkloadInfo
-	// GatewayAdminAddr is the gateway proxy's admin server.
-	GatewayAdminAddr string
-}
-
-// WorkloadInfo says where one workload runs.
-type WorkloadInfo struct {
-	Service   string
-	Version   string
-	AppAddr   string
-	AdminAddr string
-	// InboundAddr is the sidecar's mutual-TLS inbound listener.
-	InboundAddr string
 }
 
 // withDefaults fills the zero fields of o.
@@ -105,9 +72,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Out == nil {
 		o.Out = os.Stdout
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
 }

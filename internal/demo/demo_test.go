@@ -19,7 +19,7 @@ func TestOptionsDefaults(t *testing.T) {
 	if !strings.HasSuffix(o.ClientConfigPath, filepath.Join(".weft", "config.yaml")) {
 		t.Errorf("ClientConfigPath = %s", o.ClientConfigPath)
 	}
-	if o.ReadyTimeout <= 0 || o.StopTimeout <= 0 || o.Out == nil || o.Logger == nil {
+	if o.ReadyTimeout <= 0 || o.StopTimeout <= 0 || o.Out == nil {
 		t.Errorf("defaults missing: %+v", o)
 	}
 	for _, port := range []int{-1, 65536} {

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	demoyaml "github.com/weftmesh/weft/examples/demo"
+	"github.com/weftmesh/weft/internal/manifest"
 )
 
 func TestSplitYAML(t *testing.T) {
@@ -51,7 +52,7 @@ func TestSplitYAML(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := splitYAML("f.yaml", []byte(tt.in))
+			got, err := manifest.Split("f.yaml", []byte(tt.in), true)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
@@ -106,7 +107,7 @@ func TestPatchGatewayPort(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := manifest{Source: "gw.yaml#1", JSON: json.RawMessage(tt.in)}
+			in := manifest.Document{Source: "gw.yaml#1", JSON: json.RawMessage(tt.in)}
 			got, isGateway, err := patchGatewayPort(in, "ingress", 8080, 9090)
 			if isGateway != tt.wantGateway {
 				t.Errorf("isGateway = %v, want %v", isGateway, tt.wantGateway)

@@ -97,6 +97,10 @@ func (w workloadPlan) Name() string { return w.Service + " " + w.Version }
 // logName is the base name of the workload's log files, e.g. "recommendation-v2".
 func (w workloadPlan) logName() string { return w.Service + "-" + w.Version }
 
+// proxyLogName names the files of the workload's sidecar, its log and its join token, e.g.
+// "recommendation-v2-proxy".
+func (w workloadPlan) proxyLogName() string { return w.logName() + "-proxy" }
+
 func (w workloadPlan) appAddr() string   { return loopback(w.AppPort) }
 func (w workloadPlan) adminAddr() string { return loopback(w.AdminPort) }
 
@@ -130,6 +134,10 @@ func (w workloadPlan) proxyArgs(bootstrap string, drainTimeout time.Duration) []
 }
 
 func (g gatewayPlan) adminAddr() string { return loopback(g.AdminPort) }
+
+// logName names the files of the gateway's proxy, its log and its join token, e.g.
+// "gateway-ingress".
+func (g gatewayPlan) logName() string { return "gateway-" + g.Name }
 
 // URL is the gateway's address for curl.
 func (g gatewayPlan) URL() string { return "http://" + loopback(g.Port) + "/" }

@@ -13,51 +13,31 @@ import (
 	"github.com/weftmesh/weft/internal/wire"
 )
 
-// info says where the running demo is.
-func (r *runner) info() Info {
-	info := Info{
-		GatewayURL:            r.plan.Gateway.URL(),
-		ClientConfigPath:      r.cfgPath,
-		InstalledClientConfig: r.installed != nil,
-		LogDir:                r.logDir,
-		GatewayAdminAddr:      r.plan.Gateway.adminAddr(),
-	}
-	for _, w := range r.plan.Workloads {
-		info.Workloads = append(info.Workloads, WorkloadInfo{
-			Service:     w.Service,
-			Version:     w.Version,
-			AppAddr:     w.appAddr(),
-			AdminAddr:   w.adminAddr(),
-			InboundAddr: loopback(w.InboundPort),
-		})
-	}
-	return info
-}
-
 // printRunning tells the user what runs where and what to try.
-func (r *runner) printRunning(info Info) error {
+func (r *runner) printRunning() error {
 	files, err := r.nextFiles()
 	if err != nil {
 		return err
 	}
+	installed := r.installed != nil
 	steps := nextSteps{
-		GatewayURL:   info.GatewayURL,
-		GatewayAdmin: info.GatewayAdminAddr,
+		GatewayURL:   r.plan.Gateway.URL(),
+		GatewayAdmin: r.plan.Gateway.adminAddr(),
 		Files:        files,
 	}
-	if !info.InstalledClientConfig {
-		steps.ConfigExport = info.ClientConfigPath
+	if !installed {
+		steps.ConfigExport = r.cfgPath
 	}
-	for _, w := range info.Workloads {
+	for _, w := range r.plan.Workloads {
 		if w.Service == "web-api" {
-			steps.WebAPIAdmin = w.AdminAddr
+			steps.WebAPIAdmin = w.adminAddr()
 		}
 	}
 	fmt.Fprintln(r.out)
 	writeTable(r.out, r.plan)
 	fmt.Fprintln(r.out)
-	if info.InstalledClientConfig {
-		fmt.Fprintf(r.out, "weft talks to this demo through %s until the demo stops.\n", info.ClientConfigPath)
+	if installed {
+		fmt.Fprintf(r.out, "weft talks to this demo through %s until the demo stops.\n", r.cfgPath)
 	} else {
 		fmt.Fprintf(r.out, "%s is not the demo's: it is left alone.\n", r.opts.ClientConfigPath)
 	}

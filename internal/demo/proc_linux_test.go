@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
@@ -20,7 +19,7 @@ const helperEnv = "WEFT_DEMO_TEST_PARENT_LOGDIR"
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(helperEnv); dir != "" {
-		p := &processes{logDir: dir, log: slog.New(slog.DiscardHandler)}
+		p := &processes{logDir: dir}
 		c, err := p.start("sleeper", "sleeper", "/bin/sleep", "60")
 		if err != nil {
 			fmt.Println("error:", err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,7 +63,6 @@ func (c *child) stop(timeout time.Duration) {
 // processes starts children and stops them all, the last started first.
 type processes struct {
 	logDir string
-	log    *slog.Logger
 	// exited, if not nil, receives every child that exits (when it has room).
 	exited chan<- *child
 
@@ -102,7 +100,6 @@ func (p *processes) start(name, logName, path string, args ...string) (*child, e
 	p.mu.Lock()
 	p.children = append(p.children, c)
 	p.mu.Unlock()
-	p.log.Debug("started", "process", name, "pid", c.Pid(), "log", logPath)
 	return c, nil
 }
 
@@ -133,10 +130,7 @@ func (p *processes) stopAll(timeout time.Duration, tierOf func(*child) int) {
 	for t := maxTier; t >= minTier; t-- {
 		var wg sync.WaitGroup
 		for _, c := range tiers[t] {
-			wg.Go(func() {
-				c.stop(timeout)
-				p.log.Debug("stopped", "process", c.Name)
-			})
+			wg.Go(func() { c.stop(timeout) })
 		}
 		wg.Wait()
 	}

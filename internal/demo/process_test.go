@@ -4,7 +4,6 @@ package demo
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +14,7 @@ import (
 func newTestProcesses(t *testing.T) (*processes, chan *child) {
 	t.Helper()
 	exited := make(chan *child, 16)
-	p := &processes{logDir: t.TempDir(), log: slog.New(slog.DiscardHandler), exited: exited}
+	p := &processes{logDir: t.TempDir(), exited: exited}
 	t.Cleanup(func() { p.stopAll(time.Second, func(*child) int { return 0 }) })
 	return p, exited
 }

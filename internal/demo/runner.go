@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +35,6 @@ type proxyChild struct {
 type runner struct {
 	opts  Options
 	out   io.Writer
-	log   *slog.Logger
 	probe *prober
 
 	workDir    string
@@ -66,7 +64,6 @@ func newRunner(opts Options) *runner {
 	return &runner{
 		opts:   opts,
 		out:    opts.Out,
-		log:    opts.Logger,
 		probe:  newProber(),
 		exited: make(chan *child, 64),
 		tiers:  map[*child]int{},
@@ -94,12 +91,8 @@ func (r *runner) run(ctx context.Context) error {
 			return err
 		}
 	}
-	info := r.info()
-	if err := r.printRunning(info); err != nil {
+	if err := r.printRunning(); err != nil {
 		return err
-	}
-	if r.opts.Ready != nil {
-		r.opts.Ready(info)
 	}
 	r.watch(ctx)
 	return nil
@@ -139,7 +132,7 @@ func (r *runner) prepareDirs(context.Context) error {
 		}
 		r.workDir, r.removeWork = dir, true
 	}
-	r.procs = &processes{logDir: filepath.Join(r.workDir, "logs"), log: r.log, exited: r.exited}
+	r.procs = &processes{logDir: filepath.Join(r.workDir, "logs"), exited: r.exited}
 	r.logDir = r.procs.logDir
 	if err := os.MkdirAll(r.logDir, 0o700); err != nil {
 		return fmt.Errorf("creating the log directory: %w", err)
@@ -319,8 +312,8 @@ func (r *runner) startWorkloads(context.Context) error {
 	}
 	drain := r.opts.StopTimeout / 2
 	for _, w := range r.plan.Workloads {
-		args := append(w.proxyArgs(r.bootstrap, drain), r.joinTokenArgs(w.logName()+"-proxy")...)
-		c, err := r.procs.start(w.Name()+" proxy", w.logName()+"-proxy", r.bins.Proxy, args...)
+		args := append(w.proxyArgs(r.bootstrap, drain), r.joinTokenArgs(w.proxyLogName())...)
+		c, err := r.procs.start(w.Name()+" proxy", w.proxyLogName(), r.bins.Proxy, args...)
 		if err != nil {
 			return err
 		}
@@ -328,8 +321,8 @@ func (r *runner) startWorkloads(context.Context) error {
 		r.proxies = append(r.proxies, proxyChild{child: c, admin: w.adminAddr()})
 	}
 	g := r.plan.Gateway
-	args := append(g.proxyArgs(r.bootstrap, drain), r.joinTokenArgs("gateway-"+g.Name)...)
-	c, err := r.procs.start(g.Name+" gateway proxy", "gateway-"+g.Name, r.bins.Proxy, args...)
+	args := append(g.proxyArgs(r.bootstrap, drain), r.joinTokenArgs(g.logName())...)
+	c, err := r.procs.start(g.Name+" gateway proxy", g.logName(), r.bins.Proxy, args...)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 
 // demoTokenTTL is the lifetime of the join tokens the demo gives its proxies: the longest
 // weftd allows, since a demo runs until it is stopped and a proxy needs its token all along.
-const demoTokenTTL = 30 * 24 * time.Hour
+const demoTokenTTL = apiclient.MaxJoinTokenTTL
 
 // tokenIdentity is the identity a proxy of the demo proves with its join token.
 type tokenIdentity struct {
@@ -25,9 +25,9 @@ type tokenIdentity struct {
 func (p plan) tokenIdentities() []tokenIdentity {
 	var out []tokenIdentity
 	for _, w := range p.Workloads {
-		out = append(out, tokenIdentity{logName: w.logName() + "-proxy", serviceAccount: w.Service})
+		out = append(out, tokenIdentity{logName: w.proxyLogName(), serviceAccount: w.Service})
 	}
-	return append(out, tokenIdentity{logName: "gateway-" + p.Gateway.Name, serviceAccount: p.Gateway.Name})
+	return append(out, tokenIdentity{logName: p.Gateway.logName(), serviceAccount: p.Gateway.Name})
 }
 
 // tokenDir holds the proxies' join tokens while the demo runs.

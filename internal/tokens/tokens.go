@@ -23,17 +23,18 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/weftmesh/weft/internal/apiclient"
 	"github.com/weftmesh/weft/internal/mesh"
 )
 
 // Prefix starts every join token; it tells a join token from the admin token.
 const Prefix = "weft-jt."
 
-// Limits of a token's lifetime.
+// Limits of a token's lifetime: the API's (apiclient), which weft and its demo check against.
 const (
-	DefaultTTL = time.Hour
-	MinTTL     = time.Minute
-	MaxTTL     = 30 * 24 * time.Hour
+	DefaultTTL = apiclient.DefaultJoinTokenTTL
+	MinTTL     = apiclient.MinJoinTokenTTL
+	MaxTTL     = apiclient.MaxJoinTokenTTL
 )
 
 const (

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/weftmesh/weft/internal/apiclient"
 )
 
 // TestCertificateOutlivesJoinToken: a proxy joins with a short-lived join token, which is
@@ -25,14 +22,7 @@ kind: Mesh
 metadata: {name: default}
 spec: {certificates: {lifetime: 4s}}
 `)
-	out, err := w.weft(t, "", "token", "create", "--namespace", "default", "--service-account", "ledger", "--ttl", "1m", "-o", "json")
-	if err != nil {
-		t.Fatalf("weft token create: %v\n%s", err, out)
-	}
-	var created apiclient.CreateJoinTokenResponse
-	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Token == "" {
-		t.Fatalf("weft token create -o json printed %q: %v", out, err)
-	}
+	created := w.createJoinToken(t, "default", "ledger", "1m")
 	tokenFile := filepath.Join(t.TempDir(), "ledger.token")
 	if err := os.WriteFile(tokenFile, []byte(created.Token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -79,14 +69,7 @@ spec: {certificates: {lifetime: 4s}}
 	}
 
 	// The revoked token bootstraps no new proxy.
-	again := startProc(t, "proxy-ledger-again", "weft-proxy", append([]string{"--service", "ledger", "--id", "ledger-2.default",
-		"--admin-addr", addr(freePort(t)), "--inbound-port", strconv.Itoa(freePort(t))}, joined...)...)
-	if err := again.wait(20 * time.Second); err == nil {
-		t.Error("a proxy started with a revoked join token ran")
-	}
-	if log := again.tail(20); !strings.Contains(log, "join token "+created.ID+" was revoked at") {
-		t.Errorf("the refused proxy's log does not say the token was revoked:\n%s", log)
-	}
+	wantRevokedTokenRefused(t, created.ID, joined)
 
 	tr.waitFor(t, 50)
 	ok, _ := tr.finish(t)

@@ -118,22 +118,14 @@ spec:
 // readRoot reads the built-in root certificate and key from weftd's CA directory.
 func readRoot(t *testing.T, dir string) (*x509.Certificate, crypto.Signer) {
 	t.Helper()
-	certPEM, err := os.ReadFile(filepath.Join(dir, "root.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := readCert(t, filepath.Join(dir, "root.pem"))
 	keyPEM, err := os.ReadFile(filepath.Join(dir, "root-key.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb, _ := pem.Decode(certPEM)
 	kb, _ := pem.Decode(keyPEM)
-	if cb == nil || kb == nil {
-		t.Fatal("root.pem or root-key.pem holds no PEM block")
-	}
-	cert, err := x509.ParseCertificate(cb.Bytes)
-	if err != nil {
-		t.Fatal(err)
+	if kb == nil {
+		t.Fatal("root-key.pem holds no PEM block")
 	}
 	key, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
 	if err != nil {

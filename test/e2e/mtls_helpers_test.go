@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -153,22 +152,9 @@ func (w *weftd) mtlsReportFor(t *testing.T, workloadID string, port int32) (verd
 // labels as Prometheus prints them (e.g. `weft_x_total{listener="inbound"}`); 0 if absent.
 func (p *proxy) metric(t *testing.T, sample string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + p.adminAddr + "/stats/prometheus")
+	v, err := authzMetric(p, sample)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(body), "\n") {
-		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
-			var v float64
-			if _, err := fmt.Sscan(rest, &v); err == nil {
-				return v
-			}
-		}
-	}
-	return 0
+	return v
 }

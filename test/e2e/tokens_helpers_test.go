@@ -11,17 +11,19 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weftmesh/weft/internal/apiclient"
 	"github.com/weftmesh/weft/internal/wire"
 )
 
-// createJoinToken runs `weft token create -o json`.
-func (w *weftd) createJoinToken(t *testing.T, namespace, serviceAccount string) apiclient.CreateJoinTokenResponse {
+// createJoinToken runs `weft token create -o json` for a token valid for ttl (as --ttl takes it).
+func (w *weftd) createJoinToken(t *testing.T, namespace, serviceAccount, ttl string) apiclient.CreateJoinTokenResponse {
 	t.Helper()
-	out, err := w.weft(t, "", "token", "create", "--namespace", namespace, "--service-account", serviceAccount, "--ttl", "10m", "-o", "json")
+	out, err := w.weft(t, "", "token", "create", "--namespace", namespace, "--service-account", serviceAccount, "--ttl", ttl, "-o", "json")
 	if err != nil {
 		t.Fatalf("weft token create: %v\n%s", err, out)
 	}
@@ -30,6 +32,20 @@ func (w *weftd) createJoinToken(t *testing.T, namespace, serviceAccount string) 
 		t.Fatalf("weft token create -o json printed %q: %v", out, err)
 	}
 	return created
+}
+
+// wantRevokedTokenRefused starts a second ledger proxy with joined, flags that give it the
+// revoked join token tokenID, and checks that it exits, saying the token was revoked.
+func wantRevokedTokenRefused(t *testing.T, tokenID string, joined []string) {
+	t.Helper()
+	again := startProc(t, "proxy-ledger-again", "weft-proxy", append([]string{"--service", "ledger", "--id", "ledger-2.default",
+		"--admin-addr", addr(freePort(t)), "--inbound-port", strconv.Itoa(freePort(t))}, joined...)...)
+	if err := again.wait(20 * time.Second); err == nil {
+		t.Error("a proxy started with a revoked join token ran")
+	}
+	if log := again.tail(20); !strings.Contains(log, "join token "+tokenID+" was revoked at") {
+		t.Errorf("the refused proxy's log does not say the token was revoked:\n%s", log)
+	}
 }
 
 // bootstrapWithoutToken returns the proxy bootstrap weftd wrote in its data directory, after
